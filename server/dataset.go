@@ -1,0 +1,56 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+)
+
+// Dataset is the import format of a county: its area tree, users, checklist
+// templates, policy and sites. The demo county in fixtures/ is one; a real
+// county's initial load uses the same format and the same code path.
+type Dataset struct {
+	Format     int               `json:"format"`
+	Areas      []Area            `json:"areas"`
+	Users      []DatasetUser     `json:"users"`
+	Checklists []Checklist       `json:"checklists"`
+	Sites      []json.RawMessage `json:"sites"`
+	Policy     json.RawMessage   `json:"policy"`
+}
+
+// DatasetUser is a user line of a Dataset.
+type DatasetUser struct {
+	Username string `json:"username"`
+	Name     string `json:"name"`
+	Role     Role   `json:"role"`
+	Area     string `json:"area"`
+	Phone    string `json:"phone"`
+	Password string `json:"password"`
+}
+
+// Checklist is a versioned checklist template (检查清单) for one site kind.
+type Checklist struct {
+	Kind    string          `json:"kind"`
+	Version int             `json:"version"`
+	Title   string          `json:"title"`
+	Items   []ChecklistItem `json:"items"`
+}
+
+// ChecklistItem is one line of a checklist.
+type ChecklistItem struct {
+	Code     string `json:"code"`
+	Text     string `json:"text"`
+	Severity string `json:"severity"`
+	Basis    string `json:"basis,omitempty"`
+}
+
+// ImportReport says what an import wrote.
+type ImportReport struct {
+	Areas, Users, Checklists, Sites int
+}
+
+// ImportService loads a Dataset.
+type ImportService interface {
+	// Import writes the whole dataset in one transaction: on any invalid
+	// line nothing is written and the error (EINVALID / ECONFLICT) names it.
+	Import(ctx context.Context, d *Dataset) (*ImportReport, error)
+}

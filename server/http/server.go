@@ -1,0 +1,111 @@
+// Package http is the gridsync HTTP API on github.com/labstack/echo/v4, the
+// only package that imports echo. Handlers decode and validate requests, take
+// the caller from the context (set by the auth middleware) and call the
+// domain services; errors become one JSON shape in error.go.
+package http
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/labstack/echo/v4/middleware"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/gridsync/gridsync/server"
+)
+
+// Limits of the HTTP layer. Sync and upload routes set their own.
+const (
+	// MaxJSONBody bounds small JSON requests (login, refresh, admin calls).
+	MaxJSONBody = 64 << 10
+	// ReadHeaderTimeout stops slow-header clients from holding connections.
+	ReadHeaderTimeout = 10 * time.Second
+	// IdleTimeout closes idle keep-alive connections.
+	IdleTimeout = 2 * time.Minute
+)
+
+// Pinger is a dependency /readyz checks.
+type Pinger interface {
+	Ping(ctx context.Context) error
+}
+
+// Services are the domain services the API calls.
+type Services struct {
+	Auth  server.AuthService
+	Areas server.AreaService
+}
+
+// Server is the gridsync HTTP server.
+type Server struct {
+	echo     *echo.Echo
+	srv      *http.Server
+	log      *slog.Logger
+	svc      Services
+	ready    map[string]Pinger
+	registry *prometheus.Registry
+	requests *prometheus.CounterVec
+	latency  *prometheus.HistogramVec
+}
+
+// NewServer builds the API. ready lists the dependencies /readyz checks by
+// name (e.g. "database", "blobs").
+func NewServer(log *slog.Logger, svc Services, ready map[string]Pinger) *Server {
+	s := &Server{echo: echo.New(), log: log, svc: svc, ready: ready, registry: prometheus.NewRegistry()}
+	s.echo.HideBanner, s.echo.HidePort = true, true
+	s.echo.HTTPErrorHandler = s.handleError
+	s.srv = &http.Server{Handler: s.echo, ReadHeaderTimeout: ReadHeaderTimeout, IdleTimeout: IdleTimeout,
+		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+
+	s.requests = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "gridsync_http_requests_total",
+		Help: "HTTP requests by route, method and status."}, []string{"route", "method", "status"})
+	s.latency = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "gridsync_http_request_duration_seconds",
+		Help: "HTTP request latency by route.", Buckets: prometheus.DefBuckets}, []string{"route"})
+	s.registry.MustRegister(s.requests, s.latency, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+
+	s.echo.Use(middleware.RequestID(), s.recover, s.observe)
+	s.routes()
+	return s
+}
+
+// Registry is where packages register their own Prometheus metrics.
+func (s *Server) Registry() *prometheus.Registry { return s.registry }
+
+func (s *Server) routes() {
+	e := s.echo
+	e.GET("/healthz", s.healthz)
+	e.GET("/readyz", s.readyz)
+	e.GET("/metrics", echo.WrapHandler(promhttpHandler(s.registry)))
+
+	v1 := e.Group("/v1")
+	v1.POST("/auth/login", s.login, limitBody(MaxJSONBody))
+	v1.POST("/auth/refresh", s.refresh, limitBody(MaxJSONBody))
+	v1.POST("/auth/logout", s.logout, s.authenticate)
+	v1.GET("/me", s.me, s.authenticate)
+	v1.POST("/devices/:id/revoke", s.revokeDevice, s.authenticate)
+}
+
+// Serve accepts connections on ln until Shutdown.
+func (s *Server) Serve(ln net.Listener) error {
+	err := s.srv.Serve(ln)
+	if errors.Is(err, http.ErrServerClosed) {
+		return nil
+	}
+	return err
+}
+
+// Shutdown stops accepting connections and waits for in-flight requests to
+// finish or ctx to end.
+func (s *Server) Shutdown(ctx context.Context) error { return s.srv.Shutdown(ctx) }
+
+// Handler exposes the router, for tests with httptest.
+func (s *Server) Handler() http.Handler { return s.echo }
+
+func requestID(c echo.Context) string {
+	return c.Response().Header().Get(echo.HeaderXRequestID)
+}

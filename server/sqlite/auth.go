@@ -1,0 +1,343 @@
+package sqlite
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/gridsync/gridsync/server"
+	"github.com/gridsync/gridsync/server/password"
+)
+
+// AccessTokens issues and verifies short-lived access tokens; server/jwt
+// implements it.
+type AccessTokens interface {
+	// Issue signs a token for p and returns it with its lifetime.
+	Issue(p *server.Principal) (string, time.Duration, error)
+	// Verify returns the principal a token was issued for, or an error for
+	// any token that is not valid now.
+	Verify(token string) (*server.Principal, error)
+}
+
+// Defaults of the auth service.
+const (
+	// DefaultRefreshTTL is long because inspectors work offline for days and
+	// must not be logged out in a village with no signal; each use rotates it.
+	DefaultRefreshTTL = 30 * 24 * time.Hour
+	// MaxLoginFailures per account and per address in LoginFailureWindow.
+	MaxLoginFailures     = 5
+	MaxAddressFailures   = 30
+	LoginFailureWindow   = 15 * time.Minute
+	refreshTokenBytes    = 32
+	maxRefreshTokenChars = 64
+)
+
+// AuthService implements server.AuthService.
+type AuthService struct {
+	db         *DB
+	tokens     AccessTokens
+	RefreshTTL time.Duration
+	accounts   *server.FailureLimiter
+	addresses  *server.FailureLimiter
+	// dummyHash is checked for unknown usernames so that timing does not
+	// tell which usernames exist.
+	dummyHash string
+}
+
+var _ server.AuthService = (*AuthService)(nil)
+
+// NewAuthService returns an AuthService issuing access tokens with tokens.
+func NewAuthService(db *DB, tokens AccessTokens) (*AuthService, error) {
+	dummy, err := password.Hash(rand.Text())
+	if err != nil {
+		return nil, err
+	}
+	return &AuthService{
+		db: db, tokens: tokens, RefreshTTL: DefaultRefreshTTL, dummyHash: dummy,
+		accounts:  server.NewFailureLimiter(MaxLoginFailures, LoginFailureWindow),
+		addresses: server.NewFailureLimiter(MaxAddressFailures, LoginFailureWindow),
+	}, nil
+}
+
+var errBadLogin = server.Errorf(server.EUNAUTHORIZED, "用户名或密码错误 (wrong username or password)")
+
+// Login implements server.AuthService.
+func (s *AuthService) Login(ctx context.Context, l Login) (*server.Session, error) {
+	if !validDeviceID(l.DeviceID) {
+		return nil, server.Errorf(server.EINVALID, "device_id must be 8-64 characters of A-Z a-z 0-9 . _ -")
+	}
+	accountKey, addrKey := "user:"+l.Username, "addr:"+l.RemoteAddr
+	if err := s.checkLimits(accountKey, addrKey); err != nil {
+		return nil, err
+	}
+	u, hash, err := findUserBy(ctx, s.db.read, "username", l.Username)
+	if server.ErrorCode(err) == server.ENOTFOUND {
+		_ = password.Check(s.dummyHash, l.Password)
+		s.fail(accountKey, addrKey)
+		return nil, errBadLogin
+	} else if err != nil {
+		return nil, err
+	}
+	if err := password.Check(hash, l.Password); errors.Is(err, password.ErrMismatch) {
+		s.fail(accountKey, addrKey)
+		return nil, errBadLogin
+	} else if err != nil {
+		return nil, fmt.Errorf("check password of %s: %w", u.Username, err)
+	}
+	if u.Disabled {
+		return nil, server.Errorf(server.EUNAUTHORIZED, "account disabled")
+	}
+	s.accounts.Reset(accountKey)
+
+	tx, err := s.db.beginTx(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer tx.Rollback()
+	if err := registerDevice(ctx, tx, u, l.DeviceID); err != nil {
+		return nil, err
+	}
+	sess, err := s.newSession(ctx, tx, u, l.DeviceID, rand.Text())
+	if err != nil {
+		return nil, err
+	}
+	return sess, tx.Commit()
+}
+
+// Login is the server.Login request; aliased so callers need one import.
+type Login = server.Login
+
+// checkLimits refuses a login from a blocked address or for a blocked
+// account. An attempt on a blocked account still counts against the
+// address, so spraying many accounts from one address gets that address
+// blocked too.
+func (s *AuthService) checkLimits(accountKey, addrKey string) error {
+	blocked, left := s.addresses.Blocked(addrKey)
+	if !blocked {
+		if blocked, left = s.accounts.Blocked(accountKey); blocked {
+			s.addresses.Fail(addrKey)
+		}
+	}
+	if !blocked {
+		return nil
+	}
+	e := server.Errorf(server.ERATELIMITED, "登录失败次数过多，请稍后再试 (too many failed logins)")
+	e.Details = map[string]any{"retry_after": int(left.Seconds()) + 1}
+	return e
+}
+
+func (s *AuthService) fail(accountKey, addrKey string) {
+	s.accounts.Fail(accountKey)
+	s.addresses.Fail(addrKey)
+}
+
+// registerDevice records the device for u, refusing a device id that belongs
+// to another user or was revoked.
+func registerDevice(ctx context.Context, tx *Tx, u *server.User, deviceID string) error {
+	var owner int64
+	var revoked sql.NullInt64
+	err := tx.QueryRowContext(ctx, `SELECT user_id, revoked_at FROM devices WHERE id = ?`, deviceID).Scan(&owner, &revoked)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		_, err = tx.ExecContext(ctx, `INSERT INTO devices (id, user_id, created_at, last_login_at) VALUES (?, ?, ?, ?)`,
+			deviceID, u.ID, ms(tx.now), ms(tx.now))
+		return err
+	case err != nil:
+		return fmt.Errorf("find device: %w", err)
+	case owner != u.ID:
+		return server.Errorf(server.ECONFLICT, "device %s belongs to another user: make a new device id per user", deviceID)
+	case revoked.Valid:
+		return server.Errorf(server.EDEVICEREVOKE, "device %s was revoked", deviceID)
+	}
+	_, err = tx.ExecContext(ctx, `UPDATE devices SET last_login_at = ? WHERE id = ?`, ms(tx.now), deviceID)
+	return err
+}
+
+// newSession issues an access token and a refresh token of the given family.
+func (s *AuthService) newSession(ctx context.Context, tx *Tx, u *server.User, deviceID, family string) (*server.Session, error) {
+	p := &server.Principal{UserID: u.ID, Username: u.Username, Role: u.Role, AreaID: u.AreaID, AreaPath: u.AreaPath, DeviceID: deviceID}
+	access, ttl, err := s.tokens.Issue(p)
+	if err != nil {
+		return nil, fmt.Errorf("issue access token: %w", err)
+	}
+	raw := make([]byte, refreshTokenBytes)
+	rand.Read(raw)
+	refresh := base64.RawURLEncoding.EncodeToString(raw)
+	hash := sha256.Sum256([]byte(refresh))
+	if _, err := tx.ExecContext(ctx, `INSERT INTO refresh_tokens (hash, family, device_id, user_id, created_at, expires_at)
+		VALUES (?, ?, ?, ?, ?, ?)`, hash[:], family, deviceID, u.ID, ms(tx.now), ms(tx.now.Add(s.RefreshTTL))); err != nil {
+		return nil, fmt.Errorf("store refresh token: %w", err)
+	}
+	return &server.Session{AccessToken: access, RefreshToken: refresh, ExpiresIn: int(ttl.Seconds()), User: u}, nil
+}
+
+var errBadRefresh = server.Errorf(server.EUNAUTHORIZED, "refresh token invalid or expired: log in again")
+
+// Refresh implements server.AuthService.
+func (s *AuthService) Refresh(ctx context.Context, refreshToken, deviceID string) (*server.Session, error) {
+	if len(refreshToken) == 0 || len(refreshToken) > maxRefreshTokenChars {
+		return nil, errBadRefresh
+	}
+	hash := sha256.Sum256([]byte(refreshToken))
+	tx, err := s.db.beginTx(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer tx.Rollback()
+	var family, dev string
+	var userID, expires int64
+	var used, revoked sql.NullInt64
+	err = tx.QueryRowContext(ctx, `SELECT family, device_id, user_id, expires_at, used_at, revoked_at FROM refresh_tokens WHERE hash = ?`,
+		hash[:]).Scan(&family, &dev, &userID, &expires, &used, &revoked)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, errBadRefresh
+	} else if err != nil {
+		return nil, fmt.Errorf("find refresh token: %w", err)
+	}
+	if dev != deviceID {
+		return nil, errBadRefresh
+	}
+	if err := checkDevice(ctx, tx, dev); err != nil {
+		return nil, err
+	}
+	switch {
+	case used.Valid && !revoked.Valid:
+		// A rotated token came back: someone holds a copy. Revoke the family
+		// so neither the thief nor the device can go on without a login.
+		if err := revokeTokens(ctx, tx, `family = ?`, family); err != nil {
+			return nil, err
+		}
+		if err := tx.Commit(); err != nil {
+			return nil, err
+		}
+		return nil, server.Errorf(server.ETOKENREUSED, "refresh token reused: the device's sessions were revoked, log in again")
+	case revoked.Valid || expires <= ms(tx.now):
+		return nil, errBadRefresh
+	}
+	u, _, err := findUserBy(ctx, tx, "id", userID)
+	if err != nil {
+		return nil, err
+	}
+	if u.Disabled {
+		return nil, server.Errorf(server.EUNAUTHORIZED, "account disabled")
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE refresh_tokens SET used_at = ? WHERE hash = ?`, ms(tx.now), hash[:]); err != nil {
+		return nil, err
+	}
+	sess, err := s.newSession(ctx, tx, u, dev, family)
+	if err != nil {
+		return nil, err
+	}
+	return sess, tx.Commit()
+}
+
+func revokeTokens(ctx context.Context, tx *Tx, where string, arg any) error {
+	_, err := tx.ExecContext(ctx, `UPDATE refresh_tokens SET revoked_at = ? WHERE revoked_at IS NULL AND `+where, ms(tx.now), arg)
+	if err != nil {
+		return fmt.Errorf("revoke refresh tokens: %w", err)
+	}
+	return nil
+}
+
+func checkDevice(ctx context.Context, q queryer, deviceID string) error {
+	var revoked sql.NullInt64
+	err := q.QueryRowContext(ctx, `SELECT revoked_at FROM devices WHERE id = ?`, deviceID).Scan(&revoked)
+	if errors.Is(err, sql.ErrNoRows) {
+		return server.Errorf(server.EUNAUTHORIZED, "unknown device")
+	} else if err != nil {
+		return fmt.Errorf("check device: %w", err)
+	}
+	if revoked.Valid {
+		return server.Errorf(server.EDEVICEREVOKE, "device %s was revoked", deviceID)
+	}
+	return nil
+}
+
+// Logout implements server.AuthService.
+func (s *AuthService) Logout(ctx context.Context) error {
+	p := server.PrincipalFrom(ctx)
+	if p == nil {
+		return server.Errorf(server.EUNAUTHORIZED, "not logged in")
+	}
+	tx, err := s.db.beginTx(ctx)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	if err := revokeTokens(ctx, tx, `device_id = ?`, p.DeviceID); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+// RevokeDevice implements server.AuthService.
+func (s *AuthService) RevokeDevice(ctx context.Context, deviceID string) error {
+	p := server.PrincipalFrom(ctx)
+	if p == nil {
+		return server.Errorf(server.EUNAUTHORIZED, "not logged in")
+	}
+	if p.Role != server.RoleCountyAdmin && p.Role != server.RoleStationStaff {
+		return server.Errorf(server.EFORBIDDEN, "only county admins and station staff revoke devices")
+	}
+	tx, err := s.db.beginTx(ctx)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	var ownerPath string
+	err = tx.QueryRowContext(ctx, `SELECT a.path FROM devices d JOIN users u ON u.id = d.user_id JOIN areas a ON a.id = u.area_id
+		WHERE d.id = ?`, deviceID).Scan(&ownerPath)
+	if errors.Is(err, sql.ErrNoRows) || (err == nil && !server.Covers(p.AreaPath, ownerPath)) {
+		return server.Errorf(server.ENOTFOUND, "device %s not found", deviceID)
+	} else if err != nil {
+		return fmt.Errorf("find device: %w", err)
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE devices SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL`, ms(tx.now), deviceID); err != nil {
+		return err
+	}
+	if err := revokeTokens(ctx, tx, `device_id = ?`, deviceID); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+// Authenticate implements server.AuthService. Besides the signature it
+// checks the database, so a revoked phone or a moved worker is cut off at
+// once rather than when the token expires.
+func (s *AuthService) Authenticate(ctx context.Context, token string) (*server.Principal, error) {
+	p, err := s.tokens.Verify(token)
+	if err != nil {
+		return nil, server.Errorf(server.EUNAUTHORIZED, "invalid or expired access token")
+	}
+	if err := checkDevice(ctx, s.db.read, p.DeviceID); err != nil {
+		return nil, err
+	}
+	u, _, err := findUserBy(ctx, s.db.read, "id", p.UserID)
+	if server.ErrorCode(err) == server.ENOTFOUND {
+		return nil, server.Errorf(server.EUNAUTHORIZED, "unknown user")
+	} else if err != nil {
+		return nil, err
+	}
+	if u.Disabled || u.Role != p.Role || u.AreaPath != p.AreaPath {
+		return nil, server.Errorf(server.EUNAUTHORIZED, "access token is stale (account changed): refresh it")
+	}
+	return p, nil
+}
+
+// validDeviceID: 8–64 characters of [A-Za-z0-9._-], as the sync protocol.
+func validDeviceID(s string) bool {
+	if len(s) < 8 || len(s) > 64 {
+		return false
+	}
+	for _, c := range s {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-') {
+			return false
+		}
+	}
+	return true
+}

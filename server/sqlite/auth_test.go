@@ -1,0 +1,246 @@
+package sqlite_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/gridsync/gridsync/fixtures"
+	"github.com/gridsync/gridsync/server"
+	"github.com/gridsync/gridsync/server/jwt"
+	"github.com/gridsync/gridsync/server/sqlite"
+)
+
+func mustAuth(tb testing.TB, db *sqlite.DB) *sqlite.AuthService {
+	tb.Helper()
+	keys, err := jwt.LoadOrCreateKeys(tb.TempDir())
+	if err != nil {
+		tb.Fatal(err)
+	}
+	signer, err := jwt.NewSigner(keys, jwt.Options{})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	a, err := sqlite.NewAuthService(db, signer)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return a
+}
+
+func login(tb testing.TB, a *sqlite.AuthService, user, device string) *server.Session {
+	tb.Helper()
+	s, err := a.Login(context.Background(), server.Login{Username: user, Password: fixtures.DemoPassword, DeviceID: device, RemoteAddr: "127.0.0.1"})
+	if err != nil {
+		tb.Fatalf("login %s: %v", user, err)
+	}
+	return s
+}
+
+func wantCode(tb testing.TB, err error, code string) {
+	tb.Helper()
+	if got := server.ErrorCode(err); got != code {
+		tb.Fatalf("got error %v (code %q), want code %q", err, got, code)
+	}
+}
+
+func TestLogin(t *testing.T) {
+	ctx := context.Background()
+	db := MustDemoDB(t)
+	a := mustAuth(t, db)
+
+	t.Run("OK", func(t *testing.T) {
+		s := login(t, a, "worker-1-1-1", "phone-worker-111")
+		if s.AccessToken == "" || s.RefreshToken == "" || s.ExpiresIn != 900 {
+			t.Fatalf("got %+v", s)
+		}
+		p, err := a.Authenticate(ctx, s.AccessToken)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p.Username != "worker-1-1-1" || p.Role != server.RoleGridWorker || p.AreaID != "330399101201G01" || p.DeviceID != "phone-worker-111" {
+			t.Fatalf("got principal %+v", p)
+		}
+	})
+	t.Run("ErrWrongPassword", func(t *testing.T) {
+		_, err := a.Login(ctx, server.Login{Username: "worker-1-1-2", Password: "wrong-password", DeviceID: "phone-worker-112"})
+		wantCode(t, err, server.EUNAUTHORIZED)
+	})
+	t.Run("ErrUnknownUserSameAnswer", func(t *testing.T) {
+		_, err := a.Login(ctx, server.Login{Username: "nobody", Password: "x", DeviceID: "phone-nobody-1"})
+		wantCode(t, err, server.EUNAUTHORIZED)
+		_, err2 := a.Login(ctx, server.Login{Username: "worker-1-1-2", Password: "x", DeviceID: "phone-worker-112"})
+		if server.ErrorMessage(err) != server.ErrorMessage(err2) {
+			t.Fatalf("unknown user and wrong password answer differently: %q vs %q", server.ErrorMessage(err), server.ErrorMessage(err2))
+		}
+	})
+	t.Run("ErrBadDeviceID", func(t *testing.T) {
+		_, err := a.Login(ctx, server.Login{Username: "worker-1-1-1", Password: fixtures.DemoPassword, DeviceID: "short"})
+		wantCode(t, err, server.EINVALID)
+	})
+	t.Run("ErrDeviceOfAnotherUser", func(t *testing.T) {
+		_, err := a.Login(ctx, server.Login{Username: "worker-1-1-2", Password: fixtures.DemoPassword, DeviceID: "phone-worker-111"})
+		wantCode(t, err, server.ECONFLICT)
+	})
+	t.Run("RateLimitedPerAccount", func(t *testing.T) {
+		for i := 0; i < sqlite.MaxLoginFailures; i++ {
+			_, err := a.Login(ctx, server.Login{Username: "village-1-1", Password: "guess", DeviceID: "phone-village-11", RemoteAddr: "10.0.0.9"})
+			wantCode(t, err, server.EUNAUTHORIZED)
+		}
+		// Even the right password is refused while the account is blocked,
+		// from another address too.
+		_, err := a.Login(ctx, server.Login{Username: "village-1-1", Password: fixtures.DemoPassword, DeviceID: "phone-village-11", RemoteAddr: "10.0.0.10"})
+		wantCode(t, err, server.ERATELIMITED)
+		if ra := err.(*server.Error).Details["retry_after"].(int); ra <= 0 {
+			t.Fatalf("got retry_after %d, want > 0", ra)
+		}
+	})
+	t.Run("RateLimitedPerAddress", func(t *testing.T) {
+		for i := 0; i < sqlite.MaxAddressFailures; i++ {
+			user := []string{"station-1", "station-2", "officer-1-a", "officer-1-b"}[i%4]
+			a.Login(ctx, server.Login{Username: user + "-typo", Password: "guess", DeviceID: "phone-spray-001", RemoteAddr: "10.9.9.9"})
+		}
+		_, err := a.Login(ctx, server.Login{Username: "station-1", Password: fixtures.DemoPassword, DeviceID: "phone-station-1", RemoteAddr: "10.9.9.9"})
+		wantCode(t, err, server.ERATELIMITED)
+		// Another address still gets in.
+		login(t, a, "station-1", "phone-station-1")
+	})
+}
+
+func TestRefresh(t *testing.T) {
+	ctx := context.Background()
+	db := MustDemoDB(t)
+	a := mustAuth(t, db)
+
+	t.Run("RotatesAndReuseRevokesFamily", func(t *testing.T) {
+		s1 := login(t, a, "worker-1-1-1", "phone-worker-111")
+		s2, err := a.Refresh(ctx, s1.RefreshToken, "phone-worker-111")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s2.RefreshToken == s1.RefreshToken || s2.AccessToken == "" {
+			t.Fatal("refresh did not rotate the token")
+		}
+		// The old token comes back (a stolen copy): refused, and the chain
+		// including the new token is revoked.
+		_, err = a.Refresh(ctx, s1.RefreshToken, "phone-worker-111")
+		wantCode(t, err, server.ETOKENREUSED)
+		_, err = a.Refresh(ctx, s2.RefreshToken, "phone-worker-111")
+		wantCode(t, err, server.EUNAUTHORIZED)
+		// A new login works.
+		login(t, a, "worker-1-1-1", "phone-worker-111")
+	})
+	t.Run("ErrWrongDevice", func(t *testing.T) {
+		s := login(t, a, "worker-1-1-2", "phone-worker-112")
+		_, err := a.Refresh(ctx, s.RefreshToken, "phone-other-0001")
+		wantCode(t, err, server.EUNAUTHORIZED)
+	})
+	t.Run("ErrExpired", func(t *testing.T) {
+		s := login(t, a, "worker-2-1-1", "phone-worker-211")
+		db.Now = func() time.Time { return time.Now().Add(a.RefreshTTL + time.Minute) }
+		defer func() { db.Now = time.Now }()
+		_, err := a.Refresh(ctx, s.RefreshToken, "phone-worker-211")
+		wantCode(t, err, server.EUNAUTHORIZED)
+	})
+	t.Run("ErrGarbage", func(t *testing.T) {
+		for _, tok := range []string{"", "nope", string(make([]byte, 10_000))} {
+			_, err := a.Refresh(ctx, tok, "phone-worker-111")
+			wantCode(t, err, server.EUNAUTHORIZED)
+		}
+	})
+	t.Run("Logout", func(t *testing.T) {
+		s := login(t, a, "village-1-1", "phone-village-11")
+		p, _ := a.Authenticate(ctx, s.AccessToken)
+		if err := a.Logout(server.WithPrincipal(ctx, p)); err != nil {
+			t.Fatal(err)
+		}
+		_, err := a.Refresh(ctx, s.RefreshToken, "phone-village-11")
+		wantCode(t, err, server.EUNAUTHORIZED)
+	})
+}
+
+func TestRevokeDevice(t *testing.T) {
+	ctx := context.Background()
+	db := MustDemoDB(t)
+	a := mustAuth(t, db)
+	worker := login(t, a, "worker-1-1-1", "phone-worker-111")
+	as := func(user, device string) context.Context {
+		p, err := a.Authenticate(ctx, login(t, a, user, device).AccessToken)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return server.WithPrincipal(ctx, p)
+	}
+	t.Run("ErrGridWorkerForbidden", func(t *testing.T) {
+		wantCode(t, a.RevokeDevice(as("worker-1-1-2", "phone-worker-112"), "phone-worker-111"), server.EFORBIDDEN)
+	})
+	t.Run("ErrOtherTownshipNotFound", func(t *testing.T) {
+		wantCode(t, a.RevokeDevice(as("station-2", "phone-station-2"), "phone-worker-111"), server.ENOTFOUND)
+	})
+	t.Run("OK", func(t *testing.T) {
+		if err := a.RevokeDevice(as("station-1", "phone-station-1"), "phone-worker-111"); err != nil {
+			t.Fatal(err)
+		}
+		_, err := a.Authenticate(ctx, worker.AccessToken)
+		wantCode(t, err, server.EDEVICEREVOKE)
+		_, err = a.Refresh(ctx, worker.RefreshToken, "phone-worker-111")
+		wantCode(t, err, server.EDEVICEREVOKE)
+		_, err = a.Login(ctx, server.Login{Username: "worker-1-1-1", Password: fixtures.DemoPassword, DeviceID: "phone-worker-111"})
+		wantCode(t, err, server.EDEVICEREVOKE)
+		// The worker's new phone works.
+		login(t, a, "worker-1-1-1", "phone-worker-111-new")
+	})
+}
+
+func TestImport(t *testing.T) {
+	ctx := context.Background()
+	t.Run("DemoCounty", func(t *testing.T) {
+		db := MustDemoDB(t)
+		for table, want := range map[string]int{"areas": 20, "users": 18, "checklists": 9, "policies": 1} {
+			if n, _ := sqlite.CountRows(ctx, db, table); n != want {
+				t.Errorf("%s: got %d rows, want %d", table, n, want)
+			}
+		}
+		sub, err := sqlite.NewAreaService(db).Subtree(ctx, "330399101201")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(sub) != 4 || sub[0].ID != "330399101201" || sub[0].Level != server.LevelVillage {
+			t.Fatalf("got subtree %v, want the village and its 3 grids", sub)
+		}
+	})
+	t.Run("ErrNothingHalfApplied", func(t *testing.T) {
+		db := MustOpenDB(t)
+		d, _ := fixtures.DemoCounty()
+		d.Users = append(d.Users, server.DatasetUser{Username: "ghost", Name: "幽灵", Role: server.RoleGridWorker, Area: "no-such-area", Password: "demo-password"})
+		_, err := sqlite.NewImportService(db).Import(ctx, d)
+		wantCode(t, err, server.ENOTFOUND)
+		for _, table := range []string{"areas", "users", "checklists"} {
+			if n, _ := sqlite.CountRows(ctx, db, table); n != 0 {
+				t.Errorf("%s: %d rows left by a failed import, want 0", table, n)
+			}
+		}
+	})
+	t.Run("ErrInvalidLines", func(t *testing.T) {
+		for name, edit := range map[string]func(*server.Dataset){
+			"GridUnderCounty": func(d *server.Dataset) { d.Areas[1].Level = server.LevelGrid },
+			"BadAreaID":       func(d *server.Dataset) { d.Areas[0].ID = "33/0399" },
+			"BadRole":         func(d *server.Dataset) { d.Users[0].Role = "mayor" },
+			"ShortPassword":   func(d *server.Dataset) { d.Users[0].Password = "short" },
+			"DuplicateUser":   func(d *server.Dataset) { d.Users = append(d.Users, d.Users[0]) },
+			"ChecklistNoItem": func(d *server.Dataset) { d.Checklists[0].Items = nil },
+			"BadSeverity":     func(d *server.Dataset) { d.Checklists[0].Items[0].Severity = "catastrophic" },
+		} {
+			t.Run(name, func(t *testing.T) {
+				db := MustOpenDB(t)
+				d, _ := fixtures.DemoCounty()
+				edit(d)
+				if _, err := sqlite.NewImportService(db).Import(ctx, d); err == nil {
+					t.Fatal("got nil, want an error")
+				} else if c := server.ErrorCode(err); c != server.EINVALID && c != server.ECONFLICT {
+					t.Fatalf("got %v, want EINVALID or ECONFLICT", err)
+				}
+			})
+		}
+	})
+}
