@@ -39,6 +39,7 @@ type Pinger interface {
 type Services struct {
 	Auth  server.AuthService
 	Areas server.AreaService
+	Sync  server.SyncService
 }
 
 // Server is the gridsync HTTP server.
@@ -51,6 +52,7 @@ type Server struct {
 	registry *prometheus.Registry
 	requests *prometheus.CounterVec
 	latency  *prometheus.HistogramVec
+	ops      *prometheus.CounterVec
 }
 
 // NewServer builds the API. ready lists the dependencies /readyz checks by
@@ -66,7 +68,9 @@ func NewServer(log *slog.Logger, svc Services, ready map[string]Pinger) *Server 
 		Help: "HTTP requests by route, method and status."}, []string{"route", "method", "status"})
 	s.latency = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "gridsync_http_request_duration_seconds",
 		Help: "HTTP request latency by route.", Buckets: prometheus.DefBuckets}, []string{"route"})
-	s.registry.MustRegister(s.requests, s.latency, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	s.ops = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "gridsync_sync_ops_total",
+		Help: "Pushed operations by verdict status and rejection code."}, []string{"status", "code"})
+	s.registry.MustRegister(s.requests, s.latency, s.ops, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
 	s.echo.Use(middleware.RequestID(), s.recover, s.observe)
 	s.routes()
@@ -88,6 +92,7 @@ func (s *Server) routes() {
 	v1.POST("/auth/logout", s.logout, s.authenticate)
 	v1.GET("/me", s.me, s.authenticate)
 	v1.POST("/devices/:id/revoke", s.revokeDevice, s.authenticate)
+	s.syncRoutes(v1)
 }
 
 // Serve accepts connections on ln until Shutdown.

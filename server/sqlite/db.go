@@ -182,3 +182,6 @@ func (db *DB) migrateFile(ctx context.Context, name string) error {
 
 // ms is the unix-millisecond form every timestamp column uses.
 func ms(t time.Time) int64 { return t.UnixMilli() }
+
+// fromMS converts a unix-millisecond column back to time.
+func fromMS(v int64) time.Time { return time.UnixMilli(v).UTC() }

@@ -247,6 +247,7 @@ func testSizeMismatchRefused(t *testing.T, s blob.Store) {
 		{"Short", data[:10_000], int64(len(data))},
 		{"Long", data, 10_000},
 		{"EmptyBody", nil, 1},
+		{"BodyForEmpty", data, 0},
 		{"Negative", data, -1},
 	}
 	for _, tt := range tests {

@@ -28,6 +28,7 @@ import (
 	gshttp "github.com/gridsync/gridsync/server/http"
 	"github.com/gridsync/gridsync/server/jwt"
 	"github.com/gridsync/gridsync/server/sqlite"
+	"github.com/gridsync/gridsync/syncproto"
 )
 
 // ShutdownTimeout bounds how long in-flight requests may take to finish
@@ -64,6 +65,7 @@ type Main struct {
 	Getenv  func(string) string
 
 	db   *sqlite.DB
+	sync *sqlite.SyncService
 	http *gshttp.Server
 	ln   net.Listener
 }
@@ -182,7 +184,10 @@ func (m *Main) serve(ctx context.Context) error {
 			return err
 		}
 	}
-	m.http = gshttp.NewServer(m.Log, gshttp.Services{Auth: auth, Areas: sqlite.NewAreaService(m.db)},
+	if m.sync, err = sqlite.NewSyncService(ctx, m.db, syncproto.DefaultSchema(), m.Log); err != nil {
+		return err
+	}
+	m.http = gshttp.NewServer(m.Log, gshttp.Services{Auth: auth, Areas: sqlite.NewAreaService(m.db), Sync: m.sync},
 		map[string]gshttp.Pinger{"database": m.db})
 	if m.ln, err = net.Listen("tcp", m.Config.Addr); err != nil {
 		return err
@@ -235,8 +240,12 @@ func (m *Main) Addr() string {
 	return m.ln.Addr().String()
 }
 
-// Close closes the database cleanly (WAL checkpointed).
+// Close stops the sync writer (finishing queued pushes) and closes the
+// database cleanly (WAL checkpointed).
 func (m *Main) Close() error {
+	if m.sync != nil {
+		m.sync.Close()
+	}
 	if m.db != nil {
 		return m.db.Close()
 	}

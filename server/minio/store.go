@@ -1,0 +1,324 @@
+// Package minio implements blob.Store on MinIO or any S3-compatible object
+// store, the production home of photo evidence. It is the only package that
+// imports minio-go; the rest of the server sees only blob.Store.
+package minio
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"sync"
+	"syscall"
+	"time"
+
+	miniogo "github.com/minio/minio-go/v7"
+	"github.com/minio/minio-go/v7/pkg/credentials"
+
+	"github.com/gridsync/gridsync/server/blob"
+)
+
+// Config says where the object store is and how to log in.
+type Config struct {
+	// Endpoint is host:port, without a scheme.
+	Endpoint string
+	// Bucket holds the photos; Open creates it if missing.
+	Bucket    string
+	AccessKey string
+	SecretKey string
+	// Region may be empty; the client then asks the server once and caches
+	// the answer.
+	Region string
+	// UseTLS selects https.
+	UseTLS bool
+}
+
+// maxRetries bounds minio-go's own retries (default 10, up to ~1s apart).
+// A device's request should fail fast with blob.ErrUnavailable during an
+// outage rather than hang; devices retry on their own schedule.
+const maxRetries = 3
+
+// Store is a blob.Store backed by one bucket. Object names are the keys
+// themselves ("sha256/<hex>"), so the bucket is readable with any S3 tool.
+type Store struct {
+	client *miniogo.Client
+	bucket string
+}
+
+var (
+	_ blob.Store     = (*Store)(nil)
+	_ blob.Pinger    = (*Store)(nil)
+	_ blob.Presigner = (*Store)(nil)
+)
+
+// Open connects to the object store and creates cfg.Bucket if it does not
+// exist. It fails with an error wrapping blob.ErrUnavailable when the
+// store cannot be reached.
+func Open(ctx context.Context, cfg Config) (*Store, error) {
+	if cfg.Endpoint == "" || cfg.Bucket == "" {
+		return nil, fmt.Errorf("minio open: endpoint and bucket are required")
+	}
+	client, err := miniogo.New(cfg.Endpoint, &miniogo.Options{
+		Creds:      credentials.NewStaticV4(cfg.AccessKey, cfg.SecretKey, ""),
+		Secure:     cfg.UseTLS,
+		Region:     cfg.Region,
+		MaxRetries: maxRetries,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("minio open %s: %w", cfg.Endpoint, err)
+	}
+	s := &Store{client: client, bucket: cfg.Bucket}
+	if err := s.ensureBucket(ctx, cfg.Region); err != nil {
+		return nil, fmt.Errorf("minio open %s/%s: %w", cfg.Endpoint, cfg.Bucket, err)
+	}
+	return s, nil
+}
+
+// ensureBucket creates the bucket if missing. Several servers may start at
+// once, so losing the race to create it is not an error.
+func (s *Store) ensureBucket(ctx context.Context, region string) error {
+	ok, err := s.client.BucketExists(ctx, s.bucket)
+	if err != nil {
+		return mapErr(err)
+	}
+	if ok {
+		return nil
+	}
+	err = s.client.MakeBucket(ctx, s.bucket, miniogo.MakeBucketOptions{Region: region})
+	if code := miniogo.ToErrorResponse(err).Code; code == miniogo.BucketAlreadyOwnedByYou {
+		return nil
+	}
+	return mapErr(err)
+}
+
+// Put implements blob.Store. A single S3 PUT (and a multipart upload, used
+// above 16 MiB) becomes visible only once complete, so a failed or canceled
+// Put leaves any earlier copy in place and nothing partial behind.
+func (s *Store) Put(ctx context.Context, key string, r io.Reader, size int64, contentType string) error {
+	if err := blob.ValidKey(key); err != nil {
+		return fmt.Errorf("put: %w", err)
+	}
+	if size < 0 {
+		return fmt.Errorf("put %s: %w: negative size %d", key, blob.ErrInvalid, size)
+	}
+	if contentType == "" {
+		contentType = blob.DefaultContentType
+	}
+	body := &exactReader{r: r, left: size}
+	if size == 0 {
+		// No byte of an empty body is requested, so look for extra ones now.
+		if err := body.probe(); err != io.EOF {
+			return fmt.Errorf("put %s: %w", key, err)
+		}
+	}
+	_, err := s.client.PutObject(ctx, s.bucket, key, body, size, miniogo.PutObjectOptions{ContentType: contentType})
+	// net/http may still read the body after the request ends; the caller's
+	// reader must not be touched once Put returns. The body's own error is
+	// the truth about it: minio-go and net/http may wrap or replace it.
+	if berr := body.close(); berr != nil {
+		return fmt.Errorf("put %s: %w", key, berr)
+	}
+	if err != nil {
+		return fmt.Errorf("put %s: %w", key, mapErr(err))
+	}
+	return nil
+}
+
+// errBodyClosed fails reads of a body after its Put has returned.
+var errBodyClosed = errors.New("put already returned")
+
+// exactReader yields exactly left bytes of r and fails with blob.ErrInvalid
+// if r has fewer or more. It checks for extra bytes before handing over the
+// last ones: a reader that has been given size bytes is not read again, and
+// the upload must fail before the server sees a complete body.
+type exactReader struct {
+	mu     sync.Mutex // held during reads of r, so close waits for them
+	r      io.Reader
+	left   int64
+	err    error // first error from r or a size mismatch
+	closed bool
+}
+
+func (e *exactReader) Read(p []byte) (int, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	switch {
+	case e.closed:
+		return 0, errBodyClosed
+	case e.err != nil:
+		return 0, e.err
+	case e.left == 0:
+		return 0, e.probe()
+	}
+	if int64(len(p)) > e.left {
+		p = p[:e.left]
+	}
+	n, err := e.r.Read(p)
+	e.left -= int64(n)
+	switch {
+	case err == io.EOF && e.left > 0:
+		e.err = fmt.Errorf("%w: body ended %d bytes short of its declared size", blob.ErrInvalid, e.left)
+		return n, e.err
+	case err != nil && err != io.EOF:
+		e.err = err
+		return n, err
+	case e.left == 0:
+		if err := e.probe(); err != io.EOF {
+			return 0, err
+		}
+	}
+	return n, nil
+}
+
+// probe returns io.EOF if r is exhausted, otherwise records and returns the
+// error that fails the upload.
+func (e *exactReader) probe() error {
+	var b [1]byte
+	switch _, err := io.ReadFull(e.r, b[:]); {
+	case err == nil:
+		e.err = fmt.Errorf("%w: body is longer than its declared size", blob.ErrInvalid)
+	case err != io.EOF:
+		e.err = err
+	default:
+		return io.EOF
+	}
+	return e.err
+}
+
+// close stops further reads of r and returns the body's error, if any.
+func (e *exactReader) close() error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.closed = true
+	return e.err
+}
+
+// Get implements blob.Store. It uses one GET request, so the Info always
+// describes the bytes returned.
+func (s *Store) Get(ctx context.Context, key string) (io.ReadCloser, blob.Info, error) {
+	if err := blob.ValidKey(key); err != nil {
+		return nil, blob.Info{}, fmt.Errorf("get: %w", err)
+	}
+	core := miniogo.Core{Client: s.client}
+	body, oi, _, err := core.GetObject(ctx, s.bucket, key, miniogo.GetObjectOptions{})
+	if err != nil {
+		return nil, blob.Info{}, fmt.Errorf("get %s: %w", key, mapErr(err))
+	}
+	return &mappedReader{body}, info(key, oi), nil
+}
+
+// mappedReader maps a broken connection during the read of a body to
+// blob.ErrUnavailable, so the caller knows to retry.
+type mappedReader struct {
+	io.ReadCloser
+}
+
+func (m *mappedReader) Read(p []byte) (int, error) {
+	n, err := m.ReadCloser.Read(p)
+	if err != nil && err != io.EOF {
+		err = mapErr(err)
+	}
+	return n, err
+}
+
+// Stat implements blob.Store.
+func (s *Store) Stat(ctx context.Context, key string) (blob.Info, error) {
+	if err := blob.ValidKey(key); err != nil {
+		return blob.Info{}, fmt.Errorf("stat: %w", err)
+	}
+	oi, err := s.client.StatObject(ctx, s.bucket, key, miniogo.StatObjectOptions{})
+	if err != nil {
+		return blob.Info{}, fmt.Errorf("stat %s: %w", key, mapErr(err))
+	}
+	return info(key, oi), nil
+}
+
+func info(key string, oi miniogo.ObjectInfo) blob.Info {
+	return blob.Info{Key: key, Size: oi.Size, ContentType: oi.ContentType, ModTime: oi.LastModified}
+}
+
+// Delete implements blob.Store. S3 answers a DELETE of an absent key with
+// success, which is what blob.Store asks for.
+func (s *Store) Delete(ctx context.Context, key string) error {
+	if err := blob.ValidKey(key); err != nil {
+		return fmt.Errorf("delete: %w", err)
+	}
+	if err := s.client.RemoveObject(ctx, s.bucket, key, miniogo.RemoveObjectOptions{}); err != nil {
+		return fmt.Errorf("delete %s: %w", key, mapErr(err))
+	}
+	return nil
+}
+
+// Ping implements blob.Pinger: the store is ready when the bucket exists
+// and the credentials may see it.
+func (s *Store) Ping(ctx context.Context) error {
+	ok, err := s.client.BucketExists(ctx, s.bucket)
+	if err != nil {
+		return fmt.Errorf("ping: %w", mapErr(err))
+	}
+	if !ok {
+		return fmt.Errorf("ping: bucket %s does not exist", s.bucket)
+	}
+	return nil
+}
+
+// PresignGet implements blob.Presigner.
+func (s *Store) PresignGet(ctx context.Context, key string, expiry time.Duration) (*url.URL, error) {
+	if err := blob.ValidKey(key); err != nil {
+		return nil, fmt.Errorf("presign: %w", err)
+	}
+	if expiry < time.Second || expiry > blob.MaxPresignExpiry {
+		return nil, fmt.Errorf("presign %s: %w: expiry %v outside [1s, %v]", key, blob.ErrInvalid, expiry, blob.MaxPresignExpiry)
+	}
+	u, err := s.client.PresignedGetObject(ctx, s.bucket, key, expiry, nil)
+	if err != nil {
+		return nil, fmt.Errorf("presign %s: %w", key, mapErr(err))
+	}
+	return u, nil
+}
+
+// mapErr translates minio-go errors into the blob sentinels, keeping the
+// cause: a missing object becomes blob.ErrNotFound; a server error, an
+// unreachable server or a deadline becomes blob.ErrUnavailable. A canceled
+// context stays as it is: the caller gave up, the store did not fail.
+func mapErr(err error) error {
+	if err == nil {
+		return nil
+	}
+	var resp miniogo.ErrorResponse
+	if errors.As(err, &resp) {
+		switch {
+		case resp.Code == miniogo.NoSuchKey:
+			return fmt.Errorf("%w: %w", blob.ErrNotFound, err)
+		case resp.StatusCode >= 500, resp.StatusCode == http.StatusTooManyRequests, resp.StatusCode == http.StatusRequestTimeout:
+			return fmt.Errorf("%w: %w", blob.ErrUnavailable, err)
+		}
+		return err
+	}
+	if errors.Is(err, context.Canceled) {
+		return err
+	}
+	if unreachable(err) {
+		return fmt.Errorf("%w: %w", blob.ErrUnavailable, err)
+	}
+	return err
+}
+
+// unreachable reports whether err means the server could not be reached or
+// stopped answering, as opposed to a request the client refused to build.
+func unreachable(err error) bool {
+	var opErr *net.OpError
+	var dnsErr *net.DNSError
+	var netErr net.Error
+	return errors.As(err, &opErr) ||
+		errors.As(err, &dnsErr) ||
+		errors.As(err, &netErr) && netErr.Timeout() ||
+		errors.Is(err, context.DeadlineExceeded) ||
+		errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, syscall.ECONNREFUSED) ||
+		errors.Is(err, syscall.ECONNRESET) ||
+		errors.Is(err, syscall.EPIPE)
+}

@@ -1,0 +1,586 @@
+package sqlite
+
+import (
+	"context"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+
+	"github.com/gridsync/gridsync/server"
+	"github.com/gridsync/gridsync/syncproto"
+)
+
+// Group commit: the writer takes every push waiting in its queue, up to
+// MaxGroupPushes, and applies them in one transaction (one fsync for all).
+const (
+	MaxGroupPushes = 64
+	queueLength    = 1024
+)
+
+// SyncService implements server.SyncService. All pushes go through one
+// writer goroutine (SQLite has one writer); reads run on the read pool.
+type SyncService struct {
+	db     *DB
+	schema *syncproto.Schema
+	clock  *syncproto.Clock
+	log    *slog.Logger
+
+	jobs      chan *pushJob
+	done      chan struct{}
+	closeOnce sync.Once
+	chainHead []byte // owned by the writer goroutine
+}
+
+var _ server.SyncService = (*SyncService)(nil)
+
+type pushJob struct {
+	ctx   context.Context
+	p     *server.Principal
+	req   *syncproto.PushRequest
+	resp  *syncproto.PushResponse
+	err   error
+	ready chan struct{}
+}
+
+// NewSyncService starts the writer. Close stops it.
+func NewSyncService(ctx context.Context, db *DB, schema *syncproto.Schema, log *slog.Logger) (*SyncService, error) {
+	s := &SyncService{db: db, schema: schema, log: log, jobs: make(chan *pushJob, queueLength), done: make(chan struct{})}
+	var last string
+	err := db.read.QueryRowContext(ctx, `SELECT hlc FROM server_clock WHERE id = 1`).Scan(&last)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("load server clock: %w", err)
+	}
+	var lastHLC syncproto.HLC
+	if last != "" {
+		if lastHLC, err = syncproto.ParseHLC(last); err != nil {
+			return nil, fmt.Errorf("server clock: %w", err)
+		}
+	}
+	s.clock = syncproto.NewClock(db.Now, lastHLC)
+	err = db.read.QueryRowContext(ctx, `SELECT chain FROM ops ORDER BY seq DESC LIMIT 1`).Scan(&s.chainHead)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("load chain head: %w", err)
+	}
+	go s.writer()
+	return s, nil
+}
+
+// Close stops accepting pushes, finishes the queued ones and stops the writer.
+func (s *SyncService) Close() error {
+	s.closeOnce.Do(func() { close(s.jobs) })
+	<-s.done
+	return nil
+}
+
+// Push implements server.SyncService. It queues the push for the writer
+// and waits for the durable result.
+func (s *SyncService) Push(ctx context.Context, req *syncproto.PushRequest) (resp *syncproto.PushResponse, err error) {
+	p := server.PrincipalFrom(ctx)
+	if p == nil {
+		return nil, server.Errorf(server.EUNAUTHORIZED, "not logged in")
+	}
+	if req.Device != p.DeviceID {
+		return nil, server.Errorf(server.EFORBIDDEN, "push for device %q with a token of device %q", req.Device, p.DeviceID)
+	}
+	job := &pushJob{ctx: ctx, p: p, req: req, ready: make(chan struct{})}
+	defer func() {
+		if recover() != nil { // send on a closed queue: shutting down
+			resp, err = nil, server.Errorf(server.EUNAVAILABLE, "server is shutting down: retry")
+		}
+	}()
+	select {
+	case s.jobs <- job:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	// Wait even if ctx ends: the job may be in a transaction now, and the
+	// device learns its verdicts by pushing again (a replay).
+	<-job.ready
+	return job.resp, job.err
+}
+
+func (s *SyncService) writer() {
+	defer close(s.done)
+	for job := range s.jobs {
+		batch := []*pushJob{job}
+	drain:
+		for len(batch) < MaxGroupPushes {
+			select {
+			case j, ok := <-s.jobs:
+				if !ok {
+					break drain
+				}
+				batch = append(batch, j)
+			default:
+				break drain
+			}
+		}
+		s.commitGroup(batch)
+	}
+}
+
+// commitGroup applies a group of pushes in one transaction. Each push runs
+// in its own savepoint, so one failing push (an internal error) does not
+// take the others down; a failed commit fails them all, and nothing of
+// theirs is applied.
+func (s *SyncService) commitGroup(batch []*pushJob) {
+	defer func() {
+		for _, j := range batch {
+			close(j.ready)
+		}
+	}()
+	fail := func(err error) {
+		for _, j := range batch {
+			if j.err == nil {
+				j.resp, j.err = nil, err
+			}
+		}
+	}
+	ctx := context.Background() // jobs outlive their callers' contexts, see Push
+	tx, err := s.db.beginTx(ctx)
+	if err != nil {
+		fail(err)
+		return
+	}
+	defer tx.Rollback()
+	head := s.chainHead
+	for _, j := range batch {
+		if _, err := tx.ExecContext(ctx, `SAVEPOINT push`); err != nil {
+			fail(err)
+			return
+		}
+		jobHead := head
+		j.resp, j.err = s.applyPush(ctx, tx, j.p, j.req, &jobHead)
+		if j.err != nil {
+			if _, err := tx.ExecContext(ctx, `ROLLBACK TO push`); err != nil {
+				fail(err)
+				return
+			}
+		} else {
+			head = jobHead
+		}
+		if _, err := tx.ExecContext(ctx, `RELEASE push`); err != nil {
+			fail(err)
+			return
+		}
+	}
+	now := s.clock.Now()
+	if _, err := tx.ExecContext(ctx, `INSERT INTO server_clock (id, hlc) VALUES (1, ?)
+		ON CONFLICT (id) DO UPDATE SET hlc = excluded.hlc`, now.String()); err != nil {
+		fail(err)
+		return
+	}
+	if err := tx.Commit(); err != nil {
+		fail(fmt.Errorf("commit push group: %w", err))
+		return
+	}
+	s.chainHead = head
+	for _, j := range batch {
+		if j.resp != nil {
+			j.resp.ServerHLC = now
+		}
+	}
+}
+
+// device is the sync row of the pushing device.
+type device struct {
+	lastSeq uint64
+}
+
+// applyPush applies one push inside the group transaction.
+func (s *SyncService) applyPush(ctx context.Context, tx *Tx, p *server.Principal, req *syncproto.PushRequest, head *[]byte) (*syncproto.PushResponse, error) {
+	var dev device
+	if err := tx.QueryRowContext(ctx, `SELECT last_seq FROM devices WHERE id = ? AND user_id = ?`, p.DeviceID, p.UserID).
+		Scan(&dev.lastSeq); errors.Is(err, sql.ErrNoRows) {
+		return nil, server.Errorf(server.EUNAUTHORIZED, "unknown device")
+	} else if err != nil {
+		return nil, fmt.Errorf("load device: %w", err)
+	}
+	resp := &syncproto.PushResponse{Protocol: syncproto.ProtocolVersion, Verdicts: make([]syncproto.Verdict, 0, len(req.Ops))}
+	serverNow := tx.now.UnixMilli()
+	for i := range req.Ops {
+		op := &req.Ops[i]
+		v, err := s.applyOp(ctx, tx, p, op, &dev, head)
+		if err != nil {
+			return nil, fmt.Errorf("apply op %s: %w", op.ID(), err)
+		}
+		if v.HLC != nil && v.Code == "" {
+			resp.ClockReset = true
+		}
+		resp.Verdicts = append(resp.Verdicts, v)
+	}
+	if req.DeviceTime > 0 && req.DeviceTime-serverNow > syncproto.MaxDrift.Milliseconds() {
+		resp.ClockReset = true
+	}
+	var offset int64
+	if req.DeviceTime > 0 {
+		offset = req.DeviceTime - serverNow
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE devices SET last_seq = ?, last_sync_at = ?, outbox_pending = ?,
+		outbox_oldest_ms = ?, app_version = ?, clock_offset_ms = ? WHERE id = ?`,
+		dev.lastSeq, serverNow, req.Outbox.Pending, oldestAge(req, serverNow), req.Outbox.AppVersion, offset, p.DeviceID); err != nil {
+		return nil, fmt.Errorf("update device: %w", err)
+	}
+	resp.LastSeq = dev.lastSeq
+	return resp, nil
+}
+
+// oldestAge converts the device's oldest pending time into an age by the
+// device's own clock, so a wrong device clock does not distort it.
+func oldestAge(req *syncproto.PushRequest, serverNow int64) int64 {
+	if req.Outbox.OldestPendingMS <= 0 {
+		return 0
+	}
+	now := req.DeviceTime
+	if now <= 0 {
+		now = serverNow
+	}
+	return max(0, now-req.Outbox.OldestPendingMS)
+}
+
+func opHash(op *syncproto.Op) ([]byte, []byte, error) {
+	body, err := json.Marshal(op)
+	if err != nil {
+		return nil, nil, err
+	}
+	h := sha256.Sum256(body)
+	return body, h[:], nil
+}
+
+// applyOp decides and records one op: a replay returns the stored verdict; a
+// new op is validated, authorized against role and area, merged, and stored
+// as accepted or rejected.
+func (s *SyncService) applyOp(ctx context.Context, tx *Tx, p *server.Principal, op *syncproto.Op, dev *device, head *[]byte) (syncproto.Verdict, error) {
+	v := syncproto.Verdict{Seq: op.Seq}
+	body, hash, err := opHash(op)
+	if err != nil {
+		return v, err
+	}
+	if op.Device != p.DeviceID {
+		// Not stored: the (device, seq) key belongs to another device.
+		return rejectVerdict(v, syncproto.CodeWrongDevice, fmt.Sprintf("op of device %q pushed by device %q", op.Device, p.DeviceID)), nil
+	}
+	if op.Seq == 0 {
+		return rejectVerdict(v, syncproto.CodeInvalidOp, "seq must be >= 1"), nil
+	}
+	if op.Seq <= dev.lastSeq {
+		replay, found, err := storedVerdict(ctx, tx, op, hash)
+		if err != nil || found {
+			return replay, err
+		}
+		// A seq below last_seq that the server never saw: the device sent
+		// higher-priority ops first. Apply it now.
+	} else {
+		dev.lastSeq = op.Seq
+	}
+
+	reject := func(code, reason string) (syncproto.Verdict, error) {
+		_, err := tx.ExecContext(ctx, `INSERT INTO rejected_ops (device, dev_seq, user_id, area_id, collection, doc_id, code, reason, body, op_hash, received_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, op.Device, op.Seq, p.UserID, p.AreaID, op.Collection, op.Doc,
+			code, reason, string(body), hash, ms(tx.now))
+		if err != nil {
+			return v, fmt.Errorf("store rejected op: %w", err)
+		}
+		return rejectVerdict(v, code, reason), nil
+	}
+
+	col, ok := s.schema.Collection(op.Collection)
+	if !ok {
+		return reject(syncproto.CodeUnknownCollection, fmt.Sprintf("no collection %q", op.Collection))
+	}
+	if err := col.ValidateOp(op); err != nil {
+		return reject(syncproto.ErrorCode(err), err.Error())
+	}
+
+	// Trusted time: a stamp beyond the drift bound is re-stamped with the
+	// server's clock (and the device's own stamp kept), so a phone with a
+	// clock in the future cannot win every conflict.
+	var deviceHLC any
+	if op.HLC.Wall > tx.now.UnixMilli()+syncproto.MaxDrift.Milliseconds() {
+		deviceHLC = op.HLC.String()
+		op.HLC = s.clock.Now()
+		stamped := op.HLC
+		v.HLC = &stamped
+		if body, _, err = opHash(op); err != nil {
+			return v, err
+		}
+	} else if _, err := s.clock.Update(op.HLC); err != nil {
+		return v, fmt.Errorf("clock: %w", err)
+	}
+
+	cur, err := loadDoc(ctx, tx, op.Collection, op.Doc)
+	if err != nil {
+		return v, err
+	}
+	var area *server.Area
+	if cur != nil {
+		if area, err = findArea(ctx, tx, cur.areaID); err != nil {
+			return v, err
+		}
+		if reason := s.areaChange(ctx, tx, col, op, cur); reason != "" {
+			return reject(syncproto.CodeForbiddenArea, reason)
+		}
+	} else {
+		var code, reason string
+		if area, code, reason, err = s.newDocArea(ctx, tx, p, col, op); err != nil {
+			return v, err
+		} else if code != "" {
+			return reject(code, reason)
+		}
+	}
+	if !server.Covers(p.AreaPath, area.Path) {
+		// The same answer whether or not the document exists, so ids
+		// outside the caller's area reveal nothing.
+		return reject(syncproto.CodeForbiddenArea, fmt.Sprintf("%s/%s is outside your area", op.Collection, op.Doc))
+	}
+	var state syncproto.DocState
+	if cur != nil {
+		state = cur.state
+	}
+	if err := col.Authorize(syncproto.Role(p.Role), op, cur.stateOrNil()); err != nil {
+		return reject(syncproto.ErrorCode(err), err.Error())
+	}
+	next, conflicts, err := syncproto.Apply(col, state, op)
+	if err != nil {
+		return reject(syncproto.ErrorCode(err), err.Error())
+	}
+	next.Area = area.ID
+
+	res, err := tx.ExecContext(ctx, `INSERT INTO ops (device, dev_seq, user_id, collection, doc_id, area_id, hlc, device_hlc, body, op_hash, received_at, chain)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, x'')`, op.Device, op.Seq, p.UserID, op.Collection, op.Doc, area.ID,
+		op.HLC.String(), deviceHLC, string(body), hash, ms(tx.now))
+	if err != nil {
+		return v, fmt.Errorf("insert op: %w", err)
+	}
+	seq, _ := res.LastInsertId()
+	*head = chainNext(*head, seq, body)
+	if _, err := tx.ExecContext(ctx, `UPDATE ops SET chain = ? WHERE seq = ?`, *head, seq); err != nil {
+		return v, fmt.Errorf("chain op: %w", err)
+	}
+	if err := insertScopes(ctx, tx, seq, area.Path); err != nil {
+		return v, err
+	}
+	if err := saveDoc(ctx, tx, next, area, seq, cur == nil); err != nil {
+		return v, err
+	}
+	for _, c := range conflicts {
+		if err := saveConflict(ctx, tx, seq, next, area, c); err != nil {
+			return v, err
+		}
+	}
+	v.Status, v.ServerSeq = syncproto.StatusAccepted, seq
+	return v, nil
+}
+
+func rejectVerdict(v syncproto.Verdict, code, reason string) syncproto.Verdict {
+	v.Status, v.Code, v.Reason, v.HLC = syncproto.StatusRejected, code, reason, nil
+	return v
+}
+
+// storedVerdict finds an op the server already holds under (device, seq).
+// Same content: a replay, answered with the original verdict. Different
+// content: the device reused a counter (e.g. restored an old backup); the op
+// is refused and not stored, and the device renumbers it above last_seq.
+func storedVerdict(ctx context.Context, tx *Tx, op *syncproto.Op, hash []byte) (syncproto.Verdict, bool, error) {
+	v := syncproto.Verdict{Seq: op.Seq}
+	var stored []byte
+	var seq int64
+	var hlc string
+	var deviceHLC sql.NullString
+	err := tx.QueryRowContext(ctx, `SELECT op_hash, seq, hlc, device_hlc FROM ops WHERE device = ? AND dev_seq = ?`, op.Device, op.Seq).
+		Scan(&stored, &seq, &hlc, &deviceHLC)
+	if err == nil {
+		if string(stored) != string(hash) {
+			return rejectVerdict(v, syncproto.CodeSeqReused, "this device already used seq "+fmt.Sprint(op.Seq)+" for another op: renumber it above last_seq"), true, nil
+		}
+		v.Status, v.ServerSeq = syncproto.StatusAccepted, seq
+		if deviceHLC.Valid {
+			h, err := syncproto.ParseHLC(hlc)
+			if err != nil {
+				return v, false, err
+			}
+			v.HLC = &h
+		}
+		return v, true, nil
+	} else if !errors.Is(err, sql.ErrNoRows) {
+		return v, false, fmt.Errorf("find op: %w", err)
+	}
+	var code, reason string
+	err = tx.QueryRowContext(ctx, `SELECT op_hash, code, reason FROM rejected_ops WHERE device = ? AND dev_seq = ?`, op.Device, op.Seq).
+		Scan(&stored, &code, &reason)
+	if errors.Is(err, sql.ErrNoRows) {
+		return v, false, nil
+	} else if err != nil {
+		return v, false, fmt.Errorf("find rejected op: %w", err)
+	}
+	if string(stored) != string(hash) {
+		return rejectVerdict(v, syncproto.CodeSeqReused, "this device already used seq "+fmt.Sprint(op.Seq)+" for another op: renumber it above last_seq"), true, nil
+	}
+	return rejectVerdict(v, code, reason), true, nil
+}
+
+// chainNext extends the audit hash chain: sha256(prev || seq || body).
+func chainNext(prev []byte, seq int64, body []byte) []byte {
+	h := sha256.New()
+	h.Write(prev)
+	var b [8]byte
+	binary.BigEndian.PutUint64(b[:], uint64(seq))
+	h.Write(b[:])
+	h.Write(body)
+	return h.Sum(nil)
+}
+
+// insertScopes records which areas may pull the op: its area and every
+// ancestor (the ids along the path).
+func insertScopes(ctx context.Context, tx *Tx, seq int64, path string) error {
+	for _, id := range strings.Split(strings.Trim(path, "/"), "/") {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO op_scopes (scope, seq) VALUES (?, ?)`, id, seq); err != nil {
+			return fmt.Errorf("insert scope: %w", err)
+		}
+	}
+	return nil
+}
+
+// storedDoc is a document row.
+type storedDoc struct {
+	state  syncproto.DocState
+	areaID string
+}
+
+func (d *storedDoc) stateOrNil() *syncproto.DocState {
+	if d == nil {
+		return nil
+	}
+	return &d.state
+}
+
+func loadDoc(ctx context.Context, q queryer, collection, id string) (*storedDoc, error) {
+	var d storedDoc
+	var state string
+	err := q.QueryRowContext(ctx, `SELECT state, area_id FROM docs WHERE collection = ? AND id = ?`, collection, id).Scan(&state, &d.areaID)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	} else if err != nil {
+		return nil, fmt.Errorf("load doc %s/%s: %w", collection, id, err)
+	}
+	if err := json.Unmarshal([]byte(state), &d.state); err != nil {
+		return nil, fmt.Errorf("decode doc %s/%s: %w", collection, id, err)
+	}
+	return &d, nil
+}
+
+func saveDoc(ctx context.Context, tx *Tx, st syncproto.DocState, area *server.Area, seq int64, created bool) error {
+	b, err := json.Marshal(st)
+	if err != nil {
+		return err
+	}
+	if created {
+		_, err = tx.ExecContext(ctx, `INSERT INTO docs (collection, id, area_id, area_path, state, deleted, created_seq, updated_seq)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, st.Collection, st.ID, area.ID, area.Path, string(b), st.IsDeleted(), seq, seq)
+	} else {
+		_, err = tx.ExecContext(ctx, `UPDATE docs SET state = ?, deleted = ?, updated_seq = ? WHERE collection = ? AND id = ?`,
+			string(b), st.IsDeleted(), seq, st.Collection, st.ID)
+	}
+	if err != nil {
+		return fmt.Errorf("save doc %s/%s: %w", st.Collection, st.ID, err)
+	}
+	return nil
+}
+
+func saveConflict(ctx context.Context, tx *Tx, seq int64, st syncproto.DocState, area *server.Area, c syncproto.Conflict) error {
+	w, err := json.Marshal(c.Winner)
+	if err != nil {
+		return err
+	}
+	l, err := json.Marshal(c.Loser)
+	if err != nil {
+		return err
+	}
+	_, err = tx.ExecContext(ctx, `INSERT INTO conflicts (seq, collection, doc_id, area_id, area_path, field, winner, loser, created_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`, seq, st.Collection, st.ID, area.ID, area.Path, c.Field, string(w), string(l), ms(tx.now))
+	if err != nil {
+		return fmt.Errorf("save conflict: %w", err)
+	}
+	return nil
+}
+
+// newDocArea finds the area of a document an op creates, by the
+// collection's area rule. A code is returned for a refusal.
+func (s *SyncService) newDocArea(ctx context.Context, tx *Tx, p *server.Principal, col *syncproto.Collection, op *syncproto.Op) (*server.Area, string, string, error) {
+	switch {
+	case col.Area.Author:
+		a, err := findArea(ctx, tx, p.AreaID)
+		return a, "", "", err
+	case col.Area.Field != "":
+		id, ok := stringField(op, col.Area.Field)
+		if !ok {
+			return nil, syncproto.CodeInvalidValue, fmt.Sprintf("field %q (the document's area) is required", col.Area.Field), nil
+		}
+		a, err := findArea(ctx, tx, id)
+		if server.ErrorCode(err) == server.ENOTFOUND {
+			return nil, syncproto.CodeForbiddenArea, fmt.Sprintf("area %q is outside your area", id), nil
+		}
+		return a, "", "", err
+	case col.Area.Ref != "":
+		f, _ := col.Field(col.Area.Ref)
+		ref, ok := stringField(op, col.Area.Ref)
+		if !ok {
+			return nil, syncproto.CodeInvalidValue, fmt.Sprintf("field %q (the document the area comes from) is required", col.Area.Ref), nil
+		}
+		d, err := loadDoc(ctx, tx, f.RefCollection, ref)
+		if err != nil {
+			return nil, "", "", err
+		}
+		if d == nil {
+			return nil, syncproto.CodeNotFound, fmt.Sprintf("%s/%s does not exist (sync it first)", f.RefCollection, ref), nil
+		}
+		a, err := findArea(ctx, tx, d.areaID)
+		return a, "", "", err
+	}
+	return nil, "", "", fmt.Errorf("collection %s has no area rule", col.Name)
+}
+
+// areaChange refuses an op that would move an existing document to
+// another area: scopes of its past changes could not follow it.
+func (s *SyncService) areaChange(ctx context.Context, tx *Tx, col *syncproto.Collection, op *syncproto.Op, cur *storedDoc) string {
+	field := col.Area.Field
+	if field == "" {
+		field = col.Area.Ref
+	}
+	if field == "" {
+		return ""
+	}
+	v, ok := stringField(op, field)
+	if !ok {
+		if _, set := op.Set[field]; set {
+			return fmt.Sprintf("field %q cannot be cleared: it fixes the document's area", field)
+		}
+		return ""
+	}
+	old, _ := cur.state.Value(field)
+	var oldV string
+	json.Unmarshal(old, &oldV)
+	if v != oldV {
+		return fmt.Sprintf("field %q fixes the document's area and cannot change (%q → %q)", field, oldV, v)
+	}
+	return ""
+}
+
+// stringField returns a string value the op sets.
+func stringField(op *syncproto.Op, name string) (string, bool) {
+	raw, ok := op.Set[name]
+	if !ok {
+		return "", false
+	}
+	var v string
+	if json.Unmarshal(raw, &v) != nil || v == "" {
+		return "", false
+	}
+	return v, true
+}
