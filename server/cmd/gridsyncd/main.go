@@ -1,44 +1,25 @@
 // Command gridsyncd is the gridsync server: the sync API for grid workers'
-// phones and the station dashboard, on SQLite and a blob store.
-//
-//	gridsyncd [serve] [flags]     run the server (default)
-//	gridsyncd import [flags] FILE load a county data set (areas, users, checklists, sites)
-//	gridsyncd rotate-key [flags]  add a new JWT signing key; old keys keep verifying
-//	gridsyncd check [flags]       run PRAGMA integrity_check on the database
-//
-// Every flag also reads a GRIDSYNC_* environment variable; run with -h.
+// phones and the station dashboard, on SQLite and a blob store. See package
+// server/app for the subcommands and flags.
 package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"log/slog"
-	"net"
 	"os"
 	"os/signal"
 	"syscall"
-	"time"
 
-	"github.com/gridsync/gridsync/fixtures"
-	"github.com/gridsync/gridsync/server"
-	gshttp "github.com/gridsync/gridsync/server/http"
-	"github.com/gridsync/gridsync/server/jwt"
-	"github.com/gridsync/gridsync/server/sqlite"
-	"github.com/gridsync/gridsync/syncproto"
+	"github.com/gridsync/gridsync/server/app"
 )
-
-// ShutdownTimeout bounds how long in-flight requests may take to finish
-// after SIGINT/SIGTERM.
-const ShutdownTimeout = 20 * time.Second
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	m := NewMain()
+	m := app.NewMain()
 	if err := m.ParseFlags(os.Args[1:]); errors.Is(err, flag.ErrHelp) {
 		os.Exit(2)
 	} else if err != nil {
@@ -53,201 +34,4 @@ func main() {
 		m.Log.Error("gridsyncd stopped", slog.Any("err", err))
 		os.Exit(1)
 	}
-}
-
-// Main is the program, as a value so end-to-end tests run the real thing.
-type Main struct {
-	Config  Config
-	Command string
-	Args    []string
-	Log     *slog.Logger
-	Stdout  io.Writer
-	Getenv  func(string) string
-
-	db   *sqlite.DB
-	sync *sqlite.SyncService
-	http *gshttp.Server
-	ln   net.Listener
-}
-
-// NewMain returns a Main writing to the process's stdout and stderr.
-func NewMain() *Main {
-	return &Main{Stdout: os.Stdout, Getenv: lookupEnv, Log: slog.New(slog.NewTextHandler(os.Stderr, nil))}
-}
-
-// ParseFlags reads the subcommand, flags and environment into m.Config and
-// sets up logging.
-func (m *Main) ParseFlags(args []string) error {
-	m.Command = "serve"
-	if len(args) > 0 && args[0] != "" && args[0][0] != '-' {
-		m.Command, args = args[0], args[1:]
-	}
-	switch m.Command {
-	case "serve", "import", "rotate-key", "check":
-	default:
-		return fmt.Errorf("unknown command %q (serve, import, rotate-key, check)", m.Command)
-	}
-	fs := flag.NewFlagSet("gridsyncd "+m.Command, flag.ContinueOnError)
-	m.Config.bindFlags(fs, m.Getenv)
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	m.Args = fs.Args()
-	if err := m.Config.validate(); err != nil {
-		return err
-	}
-	var level slog.Level
-	if err := level.UnmarshalText([]byte(m.Config.LogLevel)); err != nil {
-		return fmt.Errorf("log-level: %w", err)
-	}
-	opts := &slog.HandlerOptions{Level: level}
-	if m.Config.LogFormat == "json" {
-		m.Log = slog.New(slog.NewJSONHandler(os.Stderr, opts))
-	} else {
-		m.Log = slog.New(slog.NewTextHandler(os.Stderr, opts))
-	}
-	return nil
-}
-
-// Run executes the subcommand; "serve" runs until ctx is done, then shuts
-// down gracefully.
-func (m *Main) Run(ctx context.Context) error {
-	switch m.Command {
-	case "rotate-key":
-		k, err := jwt.GenerateKey(m.Config.KeysDir)
-		if err != nil {
-			return err
-		}
-		fmt.Fprintf(m.Stdout, "new signing key %s; restart the server to sign with it\n", k.ID)
-		return nil
-	}
-	if err := os.MkdirAll(m.Config.DataDir, 0o700); err != nil {
-		return fmt.Errorf("data folder: %w", err)
-	}
-	var err error
-	if m.db, err = sqlite.Open(ctx, m.Config.DBPath()); err != nil {
-		return err
-	}
-	switch m.Command {
-	case "check":
-		res, err := m.db.IntegrityCheck(ctx)
-		if err != nil {
-			return err
-		}
-		fmt.Fprintln(m.Stdout, "integrity_check:", res)
-		if res != "ok" {
-			return errors.New("database integrity check failed")
-		}
-		return nil
-	case "import":
-		if len(m.Args) != 1 {
-			return errors.New("usage: gridsyncd import FILE")
-		}
-		return m.importFile(ctx, m.Args[0])
-	}
-	return m.serve(ctx)
-}
-
-func (m *Main) importFile(ctx context.Context, path string) error {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return err
-	}
-	var d server.Dataset
-	if err := json.Unmarshal(b, &d); err != nil {
-		return fmt.Errorf("%s: %w", path, err)
-	}
-	r, err := sqlite.NewImportService(m.db).Import(ctx, &d)
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(m.Stdout, "imported %d areas, %d users, %d checklists, %d sites\n", r.Areas, r.Users, r.Checklists, r.Sites)
-	return nil
-}
-
-func (m *Main) serve(ctx context.Context) error {
-	keys, err := jwt.LoadOrCreateKeys(m.Config.KeysDir)
-	if err != nil {
-		return fmt.Errorf("signing keys: %w", err)
-	}
-	signer, err := jwt.NewSigner(keys, jwt.Options{Issuer: m.Config.Issuer, Audience: m.Config.Audience, TTL: m.Config.AccessTTL})
-	if err != nil {
-		return err
-	}
-	auth, err := sqlite.NewAuthService(m.db, signer)
-	if err != nil {
-		return err
-	}
-	auth.RefreshTTL = m.Config.RefreshTTL
-	if m.Config.Demo {
-		if err := m.loadDemo(ctx); err != nil {
-			return err
-		}
-	}
-	if m.sync, err = sqlite.NewSyncService(ctx, m.db, syncproto.DefaultSchema(), m.Log); err != nil {
-		return err
-	}
-	m.http = gshttp.NewServer(m.Log, gshttp.Services{Auth: auth, Areas: sqlite.NewAreaService(m.db), Sync: m.sync},
-		map[string]gshttp.Pinger{"database": m.db})
-	if m.ln, err = net.Listen("tcp", m.Config.Addr); err != nil {
-		return err
-	}
-	url := "http://" + m.ln.Addr().String()
-	m.Log.Info("gridsyncd listening", slog.String("url", url), slog.String("data", m.Config.DataDir), slog.Bool("demo", m.Config.Demo))
-	if m.Config.Demo {
-		fmt.Fprintf(m.Stdout, "\ngridsync demo server: %s\n  demo logins (password %s): county, station-1, station-2, village-1-1,\n  worker-1-1-1, worker-1-1-2, worker-2-1-1, officer-1-a, officer-1-b\n  try: curl -s %s/v1/auth/login -d '{\"username\":\"worker-1-1-1\",\"password\":\"%s\",\"device_id\":\"my-phone-0001\"}'\n\n",
-			url, fixtures.DemoPassword, url, fixtures.DemoPassword)
-	}
-	errc := make(chan error, 1)
-	go func() { errc <- m.http.Serve(m.ln) }()
-	select {
-	case err := <-errc:
-		return err
-	case <-ctx.Done():
-	}
-	m.Log.Info("shutting down: finishing in-flight requests")
-	sctx, cancel := context.WithTimeout(context.Background(), ShutdownTimeout)
-	defer cancel()
-	if err := m.http.Shutdown(sctx); err != nil {
-		return fmt.Errorf("shutdown: %w", err)
-	}
-	return <-errc
-}
-
-// loadDemo imports the demo county once, through the import code path.
-func (m *Main) loadDemo(ctx context.Context) error {
-	d, err := fixtures.DemoCounty()
-	if err != nil {
-		return err
-	}
-	imp := sqlite.NewImportService(m.db)
-	if ok, err := imp.Loaded(ctx, d.Areas[0].ID); err != nil || ok {
-		return err
-	}
-	r, err := imp.Import(ctx, d)
-	if err != nil {
-		return fmt.Errorf("demo county: %w", err)
-	}
-	m.Log.Info("demo county loaded", slog.Int("areas", r.Areas), slog.Int("users", r.Users), slog.Int("checklists", r.Checklists))
-	return nil
-}
-
-// Addr is the address the server listens on (after Run started serving).
-func (m *Main) Addr() string {
-	if m.ln == nil {
-		return ""
-	}
-	return m.ln.Addr().String()
-}
-
-// Close stops the sync writer (finishing queued pushes) and closes the
-// database cleanly (WAL checkpointed).
-func (m *Main) Close() error {
-	if m.sync != nil {
-		m.sync.Close()
-	}
-	if m.db != nil {
-		return m.db.Close()
-	}
-	return nil
 }

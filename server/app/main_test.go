@@ -1,55 +1,15 @@
-package main_test
+package app_test
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"io"
 	"net/http"
 	"strings"
 	"testing"
-	"time"
 
-	main "github.com/gridsync/gridsync/server/cmd/gridsyncd"
+	"github.com/gridsync/gridsync/server/app/apptest"
 )
-
-// MustRunMain starts the real program on a free loopback port with the demo
-// county in a temp data folder, and stops it at cleanup.
-func MustRunMain(tb testing.TB, args ...string) *main.Main {
-	tb.Helper()
-	m := main.NewMain()
-	m.Stdout = io.Discard
-	m.Getenv = func(string) string { return "" }
-	args = append([]string{"serve", "-addr", "127.0.0.1:0", "-data", tb.TempDir(), "-demo", "-log-level", "warn"}, args...)
-	if err := m.ParseFlags(args); err != nil {
-		tb.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- m.Run(ctx) }()
-	deadline := time.Now().Add(30 * time.Second)
-	for m.Addr() == "" {
-		select {
-		case err := <-done:
-			tb.Fatalf("server stopped: %v", err)
-		default:
-		}
-		if time.Now().After(deadline) {
-			tb.Fatal("server did not start")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	tb.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			tb.Error(err)
-		}
-		if err := m.Close(); err != nil {
-			tb.Error(err)
-		}
-	})
-	return m
-}
 
 // call sends a JSON request and decodes a JSON answer into out (if non-nil).
 func call(tb testing.TB, method, url, token string, body any, out any) *http.Response {
@@ -103,8 +63,7 @@ func wantError(tb testing.TB, resp *http.Response, e apiError, status int, code 
 }
 
 func TestHTTP(t *testing.T) {
-	m := MustRunMain(t)
-	base := "http://" + m.Addr()
+	base := apptest.Start(t).URL()
 
 	t.Run("Healthz", func(t *testing.T) {
 		if resp := call(t, "GET", base+"/healthz", "", nil, nil); resp.StatusCode != 200 {
