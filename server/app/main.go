@@ -139,7 +139,12 @@ func (m *Main) importFile(ctx context.Context, path string) error {
 	if err := json.Unmarshal(b, &d); err != nil {
 		return fmt.Errorf("%s: %w", path, err)
 	}
-	r, err := sqlite.NewImportService(m.db).Import(ctx, &d)
+	sync, err := sqlite.NewSyncService(ctx, m.db, syncproto.DefaultSchema(), m.Log)
+	if err != nil {
+		return err
+	}
+	defer sync.Close()
+	r, err := sqlite.NewImportService(m.db, sync).Import(ctx, &d)
 	if err != nil {
 		return err
 	}
@@ -161,13 +166,13 @@ func (m *Main) serve(ctx context.Context) error {
 		return err
 	}
 	auth.RefreshTTL = m.Config.RefreshTTL
+	if m.sync, err = sqlite.NewSyncService(ctx, m.db, syncproto.DefaultSchema(), m.Log); err != nil {
+		return err
+	}
 	if m.Config.Demo {
 		if err := m.loadDemo(ctx); err != nil {
 			return err
 		}
-	}
-	if m.sync, err = sqlite.NewSyncService(ctx, m.db, syncproto.DefaultSchema(), m.Log); err != nil {
-		return err
 	}
 	m.http = gshttp.NewServer(m.Log, gshttp.Services{Auth: auth, Areas: sqlite.NewAreaService(m.db), Sync: m.sync},
 		map[string]gshttp.Pinger{"database": m.db})
@@ -202,7 +207,7 @@ func (m *Main) loadDemo(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	imp := sqlite.NewImportService(m.db)
+	imp := sqlite.NewImportService(m.db, m.sync)
 	if ok, err := imp.Loaded(ctx, d.Areas[0].ID); err != nil || ok {
 		return err
 	}
@@ -210,7 +215,7 @@ func (m *Main) loadDemo(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("demo county: %w", err)
 	}
-	m.Log.Info("demo county loaded", slog.Int("areas", r.Areas), slog.Int("users", r.Users), slog.Int("checklists", r.Checklists))
+	m.Log.Info("demo county loaded", slog.Int("areas", r.Areas), slog.Int("users", r.Users), slog.Int("checklists", r.Checklists), slog.Int("sites", r.Sites))
 	return nil
 }
 

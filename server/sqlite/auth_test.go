@@ -196,7 +196,7 @@ func TestImport(t *testing.T) {
 	ctx := context.Background()
 	t.Run("DemoCounty", func(t *testing.T) {
 		db := MustDemoDB(t)
-		for table, want := range map[string]int{"areas": 20, "users": 18, "checklists": 9, "policies": 1} {
+		for table, want := range map[string]int{"areas": 20, "users": 18, "checklists": 9, "policies": 1, "docs": 52} {
 			if n, _ := sqlite.CountRows(ctx, db, table); n != want {
 				t.Errorf("%s: got %d rows, want %d", table, n, want)
 			}
@@ -213,7 +213,7 @@ func TestImport(t *testing.T) {
 		db := MustOpenDB(t)
 		d, _ := fixtures.DemoCounty()
 		d.Users = append(d.Users, server.DatasetUser{Username: "ghost", Name: "幽灵", Role: server.RoleGridWorker, Area: "no-such-area", Password: "demo-password"})
-		_, err := sqlite.NewImportService(db).Import(ctx, d)
+		_, err := sqlite.NewImportService(db, nil).Import(ctx, d)
 		wantCode(t, err, server.ENOTFOUND)
 		for _, table := range []string{"areas", "users", "checklists"} {
 			if n, _ := sqlite.CountRows(ctx, db, table); n != 0 {
@@ -235,7 +235,7 @@ func TestImport(t *testing.T) {
 				db := MustOpenDB(t)
 				d, _ := fixtures.DemoCounty()
 				edit(d)
-				if _, err := sqlite.NewImportService(db).Import(ctx, d); err == nil {
+				if _, err := sqlite.NewImportService(db, nil).Import(ctx, d); err == nil {
 					t.Fatal("got nil, want an error")
 				} else if c := server.ErrorCode(err); c != server.EINVALID && c != server.ECONFLICT {
 					t.Fatalf("got %v, want EINVALID or ECONFLICT", err)

@@ -2,11 +2,14 @@ package sqlite_test
 
 import (
 	"context"
+	"io"
+	"log/slog"
 	"path/filepath"
 	"testing"
 
 	"github.com/gridsync/gridsync/fixtures"
 	"github.com/gridsync/gridsync/server/sqlite"
+	"github.com/gridsync/gridsync/syncproto"
 )
 
 // MustOpenDB opens a fresh database file in a temp folder, closed at cleanup.
@@ -32,7 +35,14 @@ func MustDemoDB(tb testing.TB) *sqlite.DB {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	if _, err := sqlite.NewImportService(db).Import(context.Background(), d); err != nil {
+	// The import's sync service is closed before the test starts its own:
+	// one writer per database.
+	sync, err := sqlite.NewSyncService(context.Background(), db, syncproto.DefaultSchema(), slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer sync.Close()
+	if _, err := sqlite.NewImportService(db, sync).Import(context.Background(), d); err != nil {
 		tb.Fatal(err)
 	}
 	return db

@@ -1,18 +1,31 @@
 package sqlite
 
 import (
+	"bytes"
 	"context"
+	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 
 	"github.com/gridsync/gridsync/server"
+	"github.com/gridsync/gridsync/syncproto"
 )
 
-// ImportService implements server.ImportService.
-type ImportService struct{ db *DB }
+// ImportService implements server.ImportService. Areas, users, checklists
+// and policy are written in one transaction; sites are then written as
+// operations through the sync service, like every other document, so they
+// reach the devices by pull and enter the audit chain.
+type ImportService struct {
+	db   *DB
+	sync *SyncService
+}
 
-// NewImportService returns an ImportService on db.
-func NewImportService(db *DB) *ImportService { return &ImportService{db: db} }
+// NewImportService returns an ImportService on db; sync may be nil for
+// datasets without sites.
+func NewImportService(db *DB, sync *SyncService) *ImportService {
+	return &ImportService{db: db, sync: sync}
+}
 
 var _ server.ImportService = (*ImportService)(nil)
 
@@ -57,7 +70,131 @@ func (s *ImportService) Import(ctx context.Context, d *server.Dataset) (*server.
 			return nil, fmt.Errorf("policy: %w", err)
 		}
 	}
-	return &r, tx.Commit()
+	if err := tx.Commit(); err != nil {
+		return nil, err
+	}
+	if len(d.Sites) == 0 {
+		return &r, nil
+	}
+	n, err := s.importSites(ctx, rootArea(d.Areas), d.Sites)
+	r.Sites = n
+	return &r, err
+}
+
+// datasetSite is a site line of a Dataset (server.Dataset keeps sites raw
+// because they are documents of the sites collection).
+type datasetSite struct {
+	ID          string   `json:"id"`
+	Grid        string   `json:"grid"`
+	Kind        string   `json:"kind"`
+	Name        string   `json:"name"`
+	Address     string   `json:"address"`
+	Lat         *float64 `json:"lat"`
+	Lng         *float64 `json:"lng"`
+	RiskLevel   string   `json:"risk_level"`
+	Responsible string   `json:"responsible"`
+	Phone       string   `json:"phone"`
+	// LastCheckedDaysAgo is demo history; it is not imported as a field.
+	LastCheckedDaysAgo *int `json:"last_checked_days_ago"`
+}
+
+// importSites pushes one create op per site as the county's admin, from an
+// import device of the county. Any refused site fails the import and is
+// named; the sites accepted before it stay (they are valid documents).
+func (s *ImportService) importSites(ctx context.Context, county string, sites []json.RawMessage) (int, error) {
+	if s.sync == nil {
+		return 0, errors.New("import sites: no sync service")
+	}
+	if county == "" {
+		return 0, server.Errorf(server.EINVALID, "sites need a county area in the dataset")
+	}
+	p, err := s.importPrincipal(ctx, county)
+	if err != nil {
+		return 0, err
+	}
+	clock := syncproto.NewClock(s.db.Now, syncproto.HLC{})
+	ops := make([]syncproto.Op, 0, len(sites))
+	var lastSeq uint64
+	if err := s.db.read.QueryRowContext(ctx, `SELECT last_seq FROM devices WHERE id = ?`, p.DeviceID).Scan(&lastSeq); err != nil {
+		return 0, fmt.Errorf("import device: %w", err)
+	}
+	for i, raw := range sites {
+		var site datasetSite
+		dec := json.NewDecoder(bytes.NewReader(raw))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&site); err != nil {
+			return 0, server.Errorf(server.EINVALID, "sites[%d]: %v", i, err)
+		}
+		set := map[string]any{"grid": site.Grid, "kind": site.Kind, "name": site.Name, "address": site.Address,
+			"responsible": site.Responsible, "phone": site.Phone}
+		if site.RiskLevel != "" {
+			set["risk_level"] = site.RiskLevel
+		}
+		if site.Lat != nil && site.Lng != nil {
+			set["location"] = map[string]float64{"lat": *site.Lat, "lng": *site.Lng}
+		}
+		op := syncproto.Op{Device: p.DeviceID, Seq: lastSeq + uint64(i) + 1, HLC: clock.Now(), Collection: "sites", Doc: site.ID,
+			Set: map[string]json.RawMessage{}}
+		for k, v := range set {
+			if v == "" {
+				continue
+			}
+			b, err := json.Marshal(v)
+			if err != nil {
+				return 0, err
+			}
+			op.Set[k] = b
+		}
+		ops = append(ops, op)
+	}
+	pctx := server.WithPrincipal(ctx, p)
+	n := 0
+	for len(ops) > 0 {
+		chunk := ops[:min(len(ops), syncproto.MaxOpsPerPush)]
+		ops = ops[len(chunk):]
+		resp, err := s.sync.Push(pctx, &syncproto.PushRequest{Protocol: syncproto.ProtocolVersion, Device: p.DeviceID,
+			DeviceTime: s.db.Now().UnixMilli(), Ops: chunk})
+		if err != nil {
+			return n, fmt.Errorf("import sites: %w", err)
+		}
+		for i, v := range resp.Verdicts {
+			if v.Status != syncproto.StatusAccepted {
+				return n, server.Errorf(server.EINVALID, "site %s refused: %s (%s)", chunk[i].Doc, v.Code, v.Reason)
+			}
+			n++
+		}
+	}
+	return n, nil
+}
+
+// importPrincipal is the county admin acting through the county's import
+// device, registered on first use.
+func (s *ImportService) importPrincipal(ctx context.Context, county string) (*server.Principal, error) {
+	var username string
+	err := s.db.read.QueryRowContext(ctx, `SELECT username FROM users WHERE role = ? AND area_id = ? ORDER BY id LIMIT 1`,
+		server.RoleCountyAdmin, county).Scan(&username)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, server.Errorf(server.EINVALID, "importing sites needs a county_admin user of %s", county)
+	} else if err != nil {
+		return nil, err
+	}
+	u, _, err := findUserBy(ctx, s.db.read, "username", username)
+	if err != nil {
+		return nil, err
+	}
+	device := "import-" + county
+	tx, err := s.db.beginTx(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer tx.Rollback()
+	if err := registerDevice(ctx, tx, u, device); err != nil {
+		return nil, err
+	}
+	if err := tx.Commit(); err != nil {
+		return nil, err
+	}
+	return &server.Principal{UserID: u.ID, Username: u.Username, Role: u.Role, AreaID: u.AreaID, AreaPath: u.AreaPath, DeviceID: device}, nil
 }
 
 func rootArea(areas []server.Area) string {
