@@ -369,6 +369,9 @@ func (s *SyncService) applyOp(ctx context.Context, tx *Tx, p *server.Principal, 
 	if err := saveDoc(ctx, tx, next, area, seq, cur == nil); err != nil {
 		return v, err
 	}
+	if err := savePhotoRefs(ctx, tx, col, op, next, area, seq); err != nil {
+		return v, err
+	}
 	for _, c := range conflicts {
 		if err := saveConflict(ctx, tx, seq, next, area, c); err != nil {
 			return v, err
@@ -489,6 +492,41 @@ func saveDoc(ctx context.Context, tx *Tx, st syncproto.DocState, area *server.Ar
 	}
 	if err != nil {
 		return fmt.Errorf("save doc %s/%s: %w", st.Collection, st.ID, err)
+	}
+	return nil
+}
+
+// savePhotoRefs records the photos (TypeSHA256 set elements) an op adds to
+// or removes from a document, so the server knows which evidence is still
+// missing and who may read each photo.
+func savePhotoRefs(ctx context.Context, tx *Tx, col *syncproto.Collection, op *syncproto.Op, st syncproto.DocState, area *server.Area, seq int64) error {
+	for field := range op.Add {
+		if f, ok := col.Field(field); !ok || f.Type != syncproto.TypeSHA256 {
+			continue
+		}
+		for _, sha := range op.Add[field] {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO doc_photos (sha256, collection, doc_id, field, area_path, live, added_seq)
+				VALUES (?, ?, ?, ?, ?, 1, ?) ON CONFLICT DO UPDATE SET live = 1`, sha, st.Collection, st.ID, field, area.Path, seq); err != nil {
+				return fmt.Errorf("photo ref: %w", err)
+			}
+		}
+	}
+	for field, elems := range op.Remove {
+		if f, ok := col.Field(field); !ok || f.Type != syncproto.TypeSHA256 {
+			continue
+		}
+		present := map[string]bool{}
+		for _, e := range st.Elements(field) {
+			present[e] = true
+		}
+		for sha := range elems {
+			if !present[sha] { // add-wins: a concurrent add keeps it live
+				if _, err := tx.ExecContext(ctx, `UPDATE doc_photos SET live = 0 WHERE sha256 = ? AND collection = ? AND doc_id = ? AND field = ?`,
+					sha, st.Collection, st.ID, field); err != nil {
+					return fmt.Errorf("photo ref: %w", err)
+				}
+			}
+		}
 	}
 	return nil
 }
