@@ -67,7 +67,9 @@ func main() {
 	check(err)
 	defer os.RemoveAll(dir)
 
-	ceiling := median(repeat(*runs, func() float64 { return rawInsertCeiling(filepath.Join(dir, fmt.Sprintf("raw-%d.db", time.Now().UnixNano())), 100_000) }))
+	ceiling := median(repeat(*runs, func() float64 {
+		return rawInsertCeiling(filepath.Join(dir, fmt.Sprintf("raw-%d.db", time.Now().UnixNano())), 100_000)
+	}))
 
 	srv := start(filepath.Join(dir, "srv"))
 	base := "http://" + srv.Addr()
