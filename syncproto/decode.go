@@ -16,8 +16,8 @@ import (
 //
 //   - bodies over MaxPushBytes (CodeTooLarge);
 //   - anything but one JSON object in valid UTF-8, members that are not in
-//     the protocol or differ from it in letter case, and duplicate members
-//     (CodeInvalidOp);
+//     the protocol or differ from it in letter case, duplicate members, and
+//     nesting deeper than MaxJSONDepth (CodeInvalidOp);
 //   - another protocol version (CodeUnsupportedProtocol);
 //   - a malformed device id or outbox report (CodeInvalidOp), more than
 //     MaxOpsPerPush ops (CodeTooLarge).
@@ -56,10 +56,6 @@ func DecodePush(data []byte) (*PushRequest, error) {
 	}
 	return &req, nil
 }
-
-// maxJSONDepth bounds the nesting of untrusted JSON. The protocol needs 6
-// levels; the bound keeps the strict walker's recursion small.
-const maxJSONDepth = 32
 
 // shape describes the JSON a Go type accepts, for checkStrict. A nil
 // *shape accepts any JSON value.
@@ -113,7 +109,7 @@ func shapeOf(t reflect.Type) *shape {
 // silently: object members that differ from a struct's in letter case
 // (encoding/json matches case-insensitively), duplicate members (the last
 // would win, so two readers could see different values), nesting beyond
-// maxJSONDepth, and anything after the first value. Types are left to
+// MaxJSONDepth, and anything after the first value. Types are left to
 // encoding/json.
 func checkStrict(data []byte, s *shape) error {
 	dec := json.NewDecoder(bytes.NewReader(data))
@@ -136,8 +132,8 @@ func walkStrict(dec *json.Decoder, s *shape, depth int) error {
 	if !ok {
 		return nil // a scalar
 	}
-	if depth >= maxJSONDepth {
-		return fmt.Errorf("JSON nested deeper than %d", maxJSONDepth)
+	if depth >= MaxJSONDepth {
+		return fmt.Errorf("JSON nested deeper than %d", MaxJSONDepth)
 	}
 	var elem *shape
 	if s != nil {

@@ -80,6 +80,9 @@ func TestDecodePush(t *testing.T) {
 		{"ErrNegativeSeq", strings.Replace(example, `"seq": 41`, `"seq": -41`, 1), CodeInvalidOp},
 		{"ErrDeep", minimal(`,"x":` + strings.Repeat("[", 100) + strings.Repeat("]", 100)), CodeInvalidOp},
 		{"ErrDeepValue", strings.Replace(example, `"severity": "general"`, `"severity": `+strings.Repeat("[", 40)+strings.Repeat("]", 40), 1), CodeInvalidOp},
+		// The push object, ops, an op and its set are 4 levels.
+		{"OKMaxJSONDepth", strings.Replace(example, `"severity": "general"`, `"severity": `+strings.Repeat("[", MaxJSONDepth-4)+strings.Repeat("]", MaxJSONDepth-4), 1), ""},
+		{"ErrMaxJSONDepth", strings.Replace(example, `"severity": "general"`, `"severity": `+strings.Repeat("[", MaxJSONDepth-3)+strings.Repeat("]", MaxJSONDepth-3), 1), CodeInvalidOp},
 		{"ErrProtocol", strings.Replace(minimal(""), `"protocol":1`, `"protocol":2`, 1), CodeUnsupportedProtocol},
 		{"ErrNoProtocol", strings.Replace(minimal(""), `"protocol":1,`, ``, 1), CodeUnsupportedProtocol},
 		{"ErrDevice", strings.Replace(minimal(""), `"phone-li-7c1e"`, `"p1"`, 1), CodeInvalidOp},

@@ -42,6 +42,11 @@ const (
 	// between two devices (which would merge their op sequences) unlikely.
 	MinDeviceIDLen = 8
 
+	// MaxJSONDepth is the deepest nesting of arrays and objects in a push.
+	// The protocol itself needs 6 levels; the bound keeps decoding of
+	// hostile input cheap.
+	MaxJSONDepth = 32
+
 	// MaxTagsPerRemove is the largest number of observed add tags one
 	// remove of one element may list. Each add of an element by any device
 	// makes one tag, so real elements have a handful.

@@ -76,8 +76,9 @@ func validName(s string) bool {
 }
 
 // Validate checks what can be checked without a schema: ids, the op's
-// shape, and the per-op limits. It returns a *RejectError (CodeInvalidOp or
-// CodeTooLarge). Collection.ValidateOp calls it first.
+// shape, and the per-op limits. It returns a *RejectError (CodeInvalidOp,
+// CodeInvalidValue for a value that is not JSON or an empty or non-UTF-8
+// element, CodeTooLarge). Collection.ValidateOp calls it first.
 func (o *Op) Validate() error {
 	switch {
 	case !ValidDeviceID(o.Device):
