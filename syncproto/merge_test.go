@@ -302,3 +302,13 @@ func TestMergeCorruptTies(t *testing.T) {
 		}
 	}
 }
+
+func TestElementsUnsortedTags(t *testing.T) {
+	var s DocState
+	if err := json.Unmarshal([]byte(`{"sets":{"p":{"x":{"a":["device-b1:1","device-a1:1"],"r":["device-b1:1","device-a1:1"]},"y":{"a":["device-a1:2"],"r":["device-b1:1"]}}}}`), &s); err != nil {
+		t.Fatal(err)
+	}
+	if got := s.Elements("p"); !reflect.DeepEqual(got, []string{"y"}) {
+		t.Fatalf("got %v, want [y]", got)
+	}
+}

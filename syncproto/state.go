@@ -28,10 +28,12 @@ type Elem struct {
 	Removes []OpID `json:"r,omitempty"`
 }
 
-// present reports whether some add tag is not removed.
+// present reports whether some add tag is not removed. It does not rely on
+// the tags being sorted, so states decoded from elsewhere answer right too;
+// tag lists are a handful long.
 func (e Elem) present() bool {
 	for _, a := range e.Adds {
-		if _, found := slices.BinarySearchFunc(e.Removes, a, OpID.Compare); !found {
+		if !slices.Contains(e.Removes, a) {
 			return true
 		}
 	}
