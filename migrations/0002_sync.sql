@@ -54,7 +54,6 @@ CREATE TABLE docs (
     PRIMARY KEY (collection, id)
 ) WITHOUT ROWID, STRICT;
 CREATE INDEX docs_area ON docs(area_path, collection, id);
-CREATE INDEX docs_updated ON docs(updated_seq);
 
 -- Refused operations are kept, never dropped: the device shows them to its
 -- user and the station sees them. The verdict is replayed for a resent op.

@@ -34,7 +34,20 @@ type SyncService struct {
 	jobs      chan *pushJob
 	done      chan struct{}
 	closeOnce sync.Once
-	chainHead []byte // owned by the writer goroutine
+	// The log's head, owned by the writer goroutine: the last seq and its
+	// chain hash. Assigning seq here (not by AUTOINCREMENT) lets one INSERT
+	// write the op with its chain value.
+	head logHead
+	// areas caches the area tree; areas are never moved or deleted, and a
+	// miss (a newly imported area) reads the table.
+	areasMu sync.RWMutex
+	areas   map[string]*server.Area
+}
+
+// logHead is the end of the op log: last seq and its audit chain value.
+type logHead struct {
+	seq   int64
+	chain []byte
 }
 
 var _ server.SyncService = (*SyncService)(nil)
@@ -50,7 +63,8 @@ type pushJob struct {
 
 // NewSyncService starts the writer. Close stops it.
 func NewSyncService(ctx context.Context, db *DB, schema *syncproto.Schema, log *slog.Logger) (*SyncService, error) {
-	s := &SyncService{db: db, schema: schema, log: log, jobs: make(chan *pushJob, queueLength), done: make(chan struct{})}
+	s := &SyncService{db: db, schema: schema, log: log, jobs: make(chan *pushJob, queueLength), done: make(chan struct{}),
+		areas: map[string]*server.Area{}}
 	var last string
 	err := db.read.QueryRowContext(ctx, `SELECT hlc FROM server_clock WHERE id = 1`).Scan(&last)
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
@@ -63,9 +77,9 @@ func NewSyncService(ctx context.Context, db *DB, schema *syncproto.Schema, log *
 		}
 	}
 	s.clock = syncproto.NewClock(db.Now, lastHLC)
-	err = db.read.QueryRowContext(ctx, `SELECT chain FROM ops ORDER BY seq DESC LIMIT 1`).Scan(&s.chainHead)
+	err = db.read.QueryRowContext(ctx, `SELECT seq, chain FROM ops ORDER BY seq DESC LIMIT 1`).Scan(&s.head.seq, &s.head.chain)
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
-		return nil, fmt.Errorf("load chain head: %w", err)
+		return nil, fmt.Errorf("load log head: %w", err)
 	}
 	go s.writer()
 	return s, nil
@@ -149,7 +163,7 @@ func (s *SyncService) commitGroup(batch []*pushJob) {
 		return
 	}
 	defer tx.Rollback()
-	head := s.chainHead
+	head := s.head
 	for _, j := range batch {
 		if _, err := tx.ExecContext(ctx, `SAVEPOINT push`); err != nil {
 			fail(err)
@@ -180,7 +194,7 @@ func (s *SyncService) commitGroup(batch []*pushJob) {
 		fail(fmt.Errorf("commit push group: %w", err))
 		return
 	}
-	s.chainHead = head
+	s.head = head
 	for _, j := range batch {
 		if j.resp != nil {
 			j.resp.ServerHLC = now
@@ -194,7 +208,7 @@ type device struct {
 }
 
 // applyPush applies one push inside the group transaction.
-func (s *SyncService) applyPush(ctx context.Context, tx *Tx, p *server.Principal, req *syncproto.PushRequest, head *[]byte) (*syncproto.PushResponse, error) {
+func (s *SyncService) applyPush(ctx context.Context, tx *Tx, p *server.Principal, req *syncproto.PushRequest, head *logHead) (*syncproto.PushResponse, error) {
 	var dev device
 	if err := tx.QueryRowContext(ctx, `SELECT last_seq FROM devices WHERE id = ? AND user_id = ?`, p.DeviceID, p.UserID).
 		Scan(&dev.lastSeq); errors.Is(err, sql.ErrNoRows) {
@@ -256,7 +270,7 @@ func opHash(op *syncproto.Op) ([]byte, []byte, error) {
 // applyOp decides and records one op: a replay returns the stored verdict; a
 // new op is validated, authorized against role and area, merged, and stored
 // as accepted or rejected.
-func (s *SyncService) applyOp(ctx context.Context, tx *Tx, p *server.Principal, op *syncproto.Op, dev *device, head *[]byte) (syncproto.Verdict, error) {
+func (s *SyncService) applyOp(ctx context.Context, tx *Tx, p *server.Principal, op *syncproto.Op, dev *device, head *logHead) (syncproto.Verdict, error) {
 	v := syncproto.Verdict{Seq: op.Seq}
 	body, hash, err := opHash(op)
 	if err != nil {
@@ -320,7 +334,7 @@ func (s *SyncService) applyOp(ctx context.Context, tx *Tx, p *server.Principal, 
 	}
 	var area *server.Area
 	if cur != nil {
-		if area, err = findArea(ctx, tx, cur.areaID); err != nil {
+		if area, err = s.area(ctx, tx, cur.areaID); err != nil {
 			return v, err
 		}
 		if reason := s.areaChange(ctx, tx, col, op, cur); reason != "" {
@@ -352,17 +366,14 @@ func (s *SyncService) applyOp(ctx context.Context, tx *Tx, p *server.Principal, 
 	}
 	next.Area = area.ID
 
-	res, err := tx.ExecContext(ctx, `INSERT INTO ops (device, dev_seq, user_id, collection, doc_id, area_id, hlc, device_hlc, body, op_hash, received_at, chain)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, x'')`, op.Device, op.Seq, p.UserID, op.Collection, op.Doc, area.ID,
-		op.HLC.String(), deviceHLC, string(body), hash, ms(tx.now))
-	if err != nil {
+	seq := head.seq + 1
+	chain := chainNext(head.chain, seq, body)
+	if _, err := tx.ExecContext(ctx, `INSERT INTO ops (seq, device, dev_seq, user_id, collection, doc_id, area_id, hlc, device_hlc, body, op_hash, received_at, chain)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, seq, op.Device, op.Seq, p.UserID, op.Collection, op.Doc, area.ID,
+		op.HLC.String(), deviceHLC, string(body), hash, ms(tx.now), chain); err != nil {
 		return v, fmt.Errorf("insert op: %w", err)
 	}
-	seq, _ := res.LastInsertId()
-	*head = chainNext(*head, seq, body)
-	if _, err := tx.ExecContext(ctx, `UPDATE ops SET chain = ? WHERE seq = ?`, *head, seq); err != nil {
-		return v, fmt.Errorf("chain op: %w", err)
-	}
+	*head = logHead{seq: seq, chain: chain}
 	if err := insertScopes(ctx, tx, seq, area.Path); err != nil {
 		return v, err
 	}
@@ -440,14 +451,36 @@ func chainNext(prev []byte, seq int64, body []byte) []byte {
 }
 
 // insertScopes records which areas may pull the op: its area and every
-// ancestor (the ids along the path).
+// ancestor (the ids along the path), in one statement.
 func insertScopes(ctx context.Context, tx *Tx, seq int64, path string) error {
-	for _, id := range strings.Split(strings.Trim(path, "/"), "/") {
-		if _, err := tx.ExecContext(ctx, `INSERT INTO op_scopes (scope, seq) VALUES (?, ?)`, id, seq); err != nil {
-			return fmt.Errorf("insert scope: %w", err)
-		}
+	ids := strings.Split(strings.Trim(path, "/"), "/")
+	args := make([]any, 0, 2*len(ids))
+	for _, id := range ids {
+		args = append(args, id, seq)
+	}
+	q := `INSERT INTO op_scopes (scope, seq) VALUES (?, ?)` + strings.Repeat(`, (?, ?)`, len(ids)-1)
+	if _, err := tx.ExecContext(ctx, q, args...); err != nil {
+		return fmt.Errorf("insert scopes: %w", err)
 	}
 	return nil
+}
+
+// area returns an area from the cache, reading the table on a miss.
+func (s *SyncService) area(ctx context.Context, q queryer, id string) (*server.Area, error) {
+	s.areasMu.RLock()
+	a, ok := s.areas[id]
+	s.areasMu.RUnlock()
+	if ok {
+		return a, nil
+	}
+	a, err := findArea(ctx, q, id)
+	if err != nil {
+		return nil, err
+	}
+	s.areasMu.Lock()
+	s.areas[id] = a
+	s.areasMu.Unlock()
+	return a, nil
 }
 
 // storedDoc is a document row.
@@ -553,14 +586,14 @@ func saveConflict(ctx context.Context, tx *Tx, seq int64, st syncproto.DocState,
 func (s *SyncService) newDocArea(ctx context.Context, tx *Tx, p *server.Principal, col *syncproto.Collection, op *syncproto.Op) (*server.Area, string, string, error) {
 	switch {
 	case col.Area.Author:
-		a, err := findArea(ctx, tx, p.AreaID)
+		a, err := s.area(ctx, tx, p.AreaID)
 		return a, "", "", err
 	case col.Area.Field != "":
 		id, ok := stringField(op, col.Area.Field)
 		if !ok {
 			return nil, syncproto.CodeInvalidValue, fmt.Sprintf("field %q (the document's area) is required", col.Area.Field), nil
 		}
-		a, err := findArea(ctx, tx, id)
+		a, err := s.area(ctx, tx, id)
 		if server.ErrorCode(err) == server.ENOTFOUND {
 			return nil, syncproto.CodeForbiddenArea, fmt.Sprintf("area %q is outside your area", id), nil
 		}
@@ -578,7 +611,7 @@ func (s *SyncService) newDocArea(ctx context.Context, tx *Tx, p *server.Principa
 		if d == nil {
 			return nil, syncproto.CodeNotFound, fmt.Sprintf("%s/%s does not exist (sync it first)", f.RefCollection, ref), nil
 		}
-		a, err := findArea(ctx, tx, d.areaID)
+		a, err := s.area(ctx, tx, d.areaID)
 		return a, "", "", err
 	}
 	return nil, "", "", fmt.Errorf("collection %s has no area rule", col.Name)
