@@ -114,3 +114,12 @@ func (s *Server) Handler() http.Handler { return s.echo }
 func requestID(c echo.Context) string {
 	return c.Response().Header().Get(echo.HeaderXRequestID)
 }
+
+// Routes lists the paths of every registered route (for the OpenAPI test).
+func (s *Server) Routes() []string {
+	var out []string
+	for _, r := range s.echo.Routes() {
+		out = append(out, r.Path)
+	}
+	return out
+}
