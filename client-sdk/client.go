@@ -150,7 +150,7 @@ type Client struct {
 // gets a device id (a UUIDv7) that it keeps for its lifetime.
 func Open(path string, opt Options) (*Client, error) {
 	opt.setDefaults()
-	c := &Client{opt: opt, schema: opt.Schema}
+	c := &Client{opt: opt, schema: opt.Schema, log: opt.Logger.With(slog.String("component", "gridsync-client"))}
 	if opt.ServerURL != "" {
 		u, err := url.Parse(strings.TrimRight(opt.ServerURL, "/"))
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
@@ -166,7 +166,7 @@ func Open(path string, opt Options) (*Client, error) {
 		c.Close()
 		return nil, err
 	}
-	c.log = opt.Logger.With(slog.String("device", c.device))
+	c.log.Debug("opened", slog.String("path", path), slog.String("device", c.device))
 	return c, nil
 }
 

@@ -563,11 +563,9 @@ func TestSnapshot(t *testing.T) {
 	srv := apptest.Start(t)
 	a := loginDevice(t, srv, "worker-1-1-1")
 	a.sync() // bootstrap now, so that what follows reaches a by pull
-	var ids []string
 	for i := range 10 {
 		id := a.create("sites", Fields{"grid": gridG01, "name": "site " + string(rune('A'+i)), "kind": "household"})
 		a.create("hazards", Fields{"site": id, "title": "h", "status": "reported", "photos": []string{strings.Repeat("e", 64)}})
-		ids = append(ids, id)
 	}
 	a.update("sites", siteG01, Change{Set: map[string]any{"phone": "0577-1"}})
 	if rep := a.sync(); rep.Pulled != 21 {
@@ -776,5 +774,34 @@ func TestPriority(t *testing.T) {
 	}
 	if !slices.Equal(pending, []int{6, 4, 2}) {
 		t.Fatalf("got outbox reports %v, want 6, 4, 2 pending", pending)
+	}
+}
+
+// TestLargePush splits an outbox larger than the server's body limit into
+// several pushes.
+func TestLargePush(t *testing.T) {
+	srv := apptest.Start(t)
+	rt := &recordingTransport{base: http.DefaultTransport}
+	opt := fastOptions(srv.URL())
+	opt.HTTPClient = &http.Client{Transport: rt}
+	d := openDevice(t, opt)
+	d.login("worker-1-1-1")
+	d.sync()
+	note := strings.Repeat("消防通道堵塞需要整改", 350) // 3500 runes, 10.5 kB
+	const n = 450
+	for range n {
+		d.create("inspections", Fields{"site": siteG01, "result": "hazard_found", "note": note})
+	}
+	if rep := d.sync(); rep.Accepted != n {
+		t.Fatalf("got %+v, want %d accepted", rep, n)
+	}
+	if len(rt.pushes) < 2 {
+		t.Fatalf("got %d pushes for %d kB, want the outbox split", len(rt.pushes), n*len(note)/1000)
+	}
+	for _, p := range rt.pushes {
+		b, _ := json.Marshal(p)
+		if len(b) > syncproto.MaxPushBytes {
+			t.Fatalf("got a push of %d bytes, limit %d", len(b), syncproto.MaxPushBytes)
+		}
 	}
 }

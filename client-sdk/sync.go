@@ -39,6 +39,9 @@ type SyncReport struct {
 	Skipped int
 }
 
+// pushOverhead is room in a push body for everything but the ops.
+const pushOverhead = 4096
+
 // maxRenumbers bounds how often one Sync renumbers ops, in case a server
 // keeps answering seq_reused.
 const maxRenumbers = 10 * syncproto.MaxOpsPerPush
@@ -121,7 +124,20 @@ func (c *Client) pendingBatch() (batch []outboxRow, pending int, oldest int64, e
 				oldest = r.createdAt
 			}
 		}
-		batch = all[:min(len(all), c.opt.PushBatch)]
+		// Stay under the server's body limit (the decompressed JSON): one
+		// op is at most ~1 MB by the protocol's limits, so one always fits.
+		size := pushOverhead
+		for _, r := range all {
+			b, err := json.Marshal(&r.op)
+			if err != nil {
+				return err
+			}
+			if len(batch) == c.opt.PushBatch || len(batch) > 0 && size+len(b)+1 > syncproto.MaxPushBytes {
+				break
+			}
+			size += len(b) + 1
+			batch = append(batch, r)
+		}
 		return nil
 	})
 	return batch, pending, oldest, err
