@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"errors"
+	"io"
 	"net/http"
 	"net/url"
 	"os"
@@ -263,6 +264,24 @@ func TestRoundTrip(t *testing.T) {
 	if winner := a.String("phone"); !(winner == "111" && loser == "222" || winner == "222" && loser == "111") {
 		t.Fatalf("got winner %q loser %q", winner, loser)
 	}
+
+	// A delete made offline hides the document at once and everywhere
+	// after syncing.
+	if err := st.Delete("inspections", insp); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Get("inspections", insp); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("got %v for a document deleted offline, want ErrNotFound", err)
+	}
+	if docs, _ := st.List("inspections", Query{IncludeDeleted: true}); len(docs) != 1 || !docs[0].Deleted() || docs[0].Pending != 1 {
+		t.Fatalf("got %d docs listing deleted ones", len(docs))
+	}
+	st.sync()
+	w.sync()
+	if _, err := w.Get("inspections", insp); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("got %v on the worker's device after the delete synced, want ErrNotFound", err)
+	}
+	wantCode(t, w.Update("inspections", insp, Change{Set: map[string]any{"note": "late"}}), syncproto.CodeDocDeleted)
 }
 
 // TestRejected shows refused ops to the user instead of dropping them.
@@ -401,8 +420,8 @@ func TestTokens(t *testing.T) {
 			t.Fatal(err)
 		}
 		_, err = d.Sync(context.Background())
-		if !errors.Is(err, ErrLoginRequired) || !errors.Is(err, ErrDeviceRevoke) {
-			t.Fatalf("got %v, want ErrLoginRequired and ErrDeviceRevoke", err)
+		if !errors.Is(err, ErrLoginRequired) || !errors.Is(err, ErrDeviceRevoked) {
+			t.Fatalf("got %v, want ErrLoginRequired and ErrDeviceRevoked", err)
 		}
 		if o := d.outbox(); o.Pending != 1 {
 			t.Fatalf("got outbox %+v, want the op kept", o)
@@ -804,4 +823,95 @@ func TestLargePush(t *testing.T) {
 			t.Fatalf("got a push of %d bytes, limit %d", len(b), syncproto.MaxPushBytes)
 		}
 	}
+}
+
+// scripted answers requests to one path from a script (then passes them
+// through to the real server) and counts them.
+type scripted struct {
+	base   http.RoundTripper
+	path   string
+	script []func() (*http.Response, error)
+	calls  int
+}
+
+func (s *scripted) RoundTrip(r *http.Request) (*http.Response, error) {
+	if r.URL.Path != s.path {
+		return s.base.RoundTrip(r)
+	}
+	s.calls++
+	if len(s.script) > 0 {
+		step := s.script[0]
+		s.script = s.script[1:]
+		return step()
+	}
+	return s.base.RoundTrip(r)
+}
+
+func reply(status int, retryAfter, body string) func() (*http.Response, error) {
+	return func() (*http.Response, error) {
+		h := http.Header{"Content-Type": {"application/json"}}
+		if retryAfter != "" {
+			h.Set("Retry-After", retryAfter)
+		}
+		return &http.Response{StatusCode: status, Header: h, Body: io.NopCloser(strings.NewReader(body))}, nil
+	}
+}
+
+func TestRetry(t *testing.T) {
+	srv := apptest.Start(t)
+	netErr := func() (*http.Response, error) { return nil, errors.New("connection reset by peer") }
+	for _, tc := range []struct {
+		name   string
+		script []func() (*http.Response, error)
+		calls  int
+		want   error // nil: the sync succeeds
+	}{
+		{"Transient", []func() (*http.Response, error){netErr,
+			reply(503, "", `{"code":"unavailable","message":"server is shutting down: retry"}`),
+			reply(429, "1", `{"code":"rate_limited","message":"slow down"}`),
+			reply(502, "", `<html>bad gateway</html>`)}, 5, nil},
+		{"ErrPermanent", []func() (*http.Response, error){reply(400, "", `{"code":"invalid","message":"malformed cursor"}`)}, 1, ErrInvalid},
+		{"ErrGiveUp", slices.Repeat([]func() (*http.Response, error){netErr}, 20), 9, nil},
+		{"ErrProtocol", []func() (*http.Response, error){reply(200, "", `{"protocol":2}`)}, 1, ErrProtocol},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			st := &scripted{base: http.DefaultTransport, path: "/v1/sync/pull"}
+			opt := fastOptions(srv.URL())
+			opt.HTTPClient = &http.Client{Transport: st}
+			d := openDevice(t, opt)
+			d.login("worker-1-1-1")
+			d.sync() // snapshot and one pull
+			st.script = tc.script
+			_, err := d.Sync(context.Background())
+			switch {
+			case tc.name == "ErrGiveUp":
+				if err == nil || errors.Is(err, ErrProtocol) {
+					t.Fatalf("got %v, want the network error after the retries", err)
+				}
+			case tc.want == nil && err != nil, tc.want != nil && !errors.Is(err, tc.want):
+				t.Fatalf("got %v, want %v", err, tc.want)
+			}
+			if st.calls-1 != tc.calls { // one pull in the first sync
+				t.Fatalf("got %d attempts, want %d", st.calls-1, tc.calls)
+			}
+		})
+	}
+	t.Run("ErrDeadline", func(t *testing.T) {
+		st := &scripted{base: http.DefaultTransport, path: "/v1/sync/pull",
+			script: []func() (*http.Response, error){reply(429, "3600", `{"code":"rate_limited","message":"later"}`)}}
+		opt := fastOptions(srv.URL())
+		opt.HTTPClient = &http.Client{Transport: st}
+		opt.MaxBackoff = time.Hour
+		d := openDevice(t, opt)
+		d.login("worker-1-1-1")
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		start := time.Now()
+		if _, err := d.Sync(ctx); !errors.Is(err, ErrRateLimited) {
+			t.Fatalf("got %v, want ErrRateLimited", err)
+		}
+		if time.Since(start) > 900*time.Millisecond {
+			t.Fatal("waited for a Retry-After beyond the deadline")
+		}
+	})
 }

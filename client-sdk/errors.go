@@ -25,17 +25,21 @@ var (
 	// ErrProtocol: the server's reply does not follow the protocol (bad
 	// JSON, wrong verdict count, another protocol version).
 	ErrProtocol = errors.New("protocol error")
+)
 
-	ErrInvalid      = errors.New("invalid request")
-	ErrUnauthorized = errors.New("unauthorized")
-	ErrForbidden    = errors.New("forbidden")
-	ErrConflict     = errors.New("conflict")
-	ErrTooLarge     = errors.New("too large")
-	ErrRateLimited  = errors.New("rate limited")
-	ErrUnavailable  = errors.New("server unavailable")
-	ErrInternal     = errors.New("server internal error")
-	ErrTokenReused  = errors.New("refresh token reused")
-	ErrDeviceRevoke = errors.New("device revoked")
+// Sentinels of the server's error codes (the "code" of an error reply):
+// an *APIError matches the one of its code.
+var (
+	ErrInvalid       = errors.New("invalid request")
+	ErrUnauthorized  = errors.New("unauthorized")
+	ErrForbidden     = errors.New("forbidden")
+	ErrConflict      = errors.New("conflict")
+	ErrTooLarge      = errors.New("too large")
+	ErrRateLimited   = errors.New("rate limited")
+	ErrUnavailable   = errors.New("server unavailable")
+	ErrInternal      = errors.New("server internal error")
+	ErrTokenReused   = errors.New("refresh token reused")
+	ErrDeviceRevoked = errors.New("device revoked")
 )
 
 // Server error codes (server/error.go); stable wire values.
@@ -64,7 +68,7 @@ var sentinelOf = map[string]error{
 	codeUnavailable:   ErrUnavailable,
 	codeInternal:      ErrInternal,
 	codeTokenReused:   ErrTokenReused,
-	codeDeviceRevoked: ErrDeviceRevoke,
+	codeDeviceRevoked: ErrDeviceRevoked,
 }
 
 // APIError is an error answer of the server: its HTTP status and the body
