@@ -494,6 +494,33 @@ func TestCrash(t *testing.T) {
 			t.Fatalf("got %+v", got)
 		}
 	})
+	t.Run("PulledBeforeVerdict", func(t *testing.T) {
+		// The server accepted the ops but their verdicts never reached the
+		// file; a pull that brings them back retires them from the outbox.
+		d := loginDevice(t, srv, "worker-1-1-1")
+		d.sync()
+		a := d.create("sites", Fields{"grid": gridG01, "name": "crash-b", "kind": "household"})
+		d.crashAt("push")
+		if _, err := d.Sync(context.Background()); !errors.Is(err, errCrash) {
+			t.Fatalf("got %v, want the injected crash", err)
+		}
+		d.reopen()
+		d.syncMu.Lock()
+		err := d.pull(context.Background(), &SyncReport{})
+		d.syncMu.Unlock()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if o := d.outbox(); o.Pending+o.Accepted != 0 {
+			t.Fatalf("got outbox %+v after pulling the op back", o)
+		}
+		if rep := d.sync(); rep.Pushed != 0 {
+			t.Fatalf("got %+v, want nothing left to push", rep)
+		}
+		if got := d.get("sites", a); got.Pending != 0 {
+			t.Fatalf("got %+v", got)
+		}
+	})
 	t.Run("PullNotStored", func(t *testing.T) {
 		w := loginDevice(t, srv, "worker-1-1-1")
 		v := loginDevice(t, srv, "village-1-1")
