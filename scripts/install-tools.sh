@@ -17,3 +17,8 @@ fi
 if [ -f scripts/install-minio.sh ]; then
   bash scripts/install-minio.sh
 fi
+
+# Headless Chromium for the station dashboard's browser tests.
+if [ -f scripts/install-chromium.sh ]; then
+  bash scripts/install-chromium.sh
+fi

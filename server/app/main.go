@@ -27,9 +27,11 @@ import (
 
 	"github.com/gridsync/gridsync/fixtures"
 	"github.com/gridsync/gridsync/server"
+	"github.com/gridsync/gridsync/server/blob"
 	gshttp "github.com/gridsync/gridsync/server/http"
 	"github.com/gridsync/gridsync/server/jwt"
 	"github.com/gridsync/gridsync/server/sqlite"
+	"github.com/gridsync/gridsync/server/web"
 	"github.com/gridsync/gridsync/syncproto"
 )
 
@@ -174,7 +176,12 @@ func (m *Main) serve(ctx context.Context) error {
 			return err
 		}
 	}
-	m.http = gshttp.NewServer(m.Log, gshttp.Services{Auth: auth, Areas: sqlite.NewAreaService(m.db), Sync: m.sync},
+	areas := sqlite.NewAreaService(m.db)
+	dashboard, err := m.dashboard(auth, areas)
+	if err != nil {
+		return err
+	}
+	m.http = gshttp.NewServer(m.Log, gshttp.Services{Auth: auth, Areas: areas, Sync: m.sync, Web: dashboard},
 		map[string]gshttp.Pinger{"database": m.db})
 	if m.ln, err = net.Listen("tcp", m.Config.Addr); err != nil {
 		return err
@@ -199,6 +206,18 @@ func (m *Main) serve(ctx context.Context) error {
 		return fmt.Errorf("shutdown: %w", err)
 	}
 	return <-errc
+}
+
+// dashboard builds the station dashboard (server/web) on the same
+// services as the API. Photos are read from the local blob folder.
+func (m *Main) dashboard(auth server.AuthService, areas server.AreaService) (*web.Handler, error) {
+	blobs, err := blob.NewFolder(m.Config.BlobDir())
+	if err != nil {
+		return nil, fmt.Errorf("photo folder: %w", err)
+	}
+	dash := sqlite.NewDashboardService(m.db)
+	return web.New(web.Services{Auth: auth, Areas: areas, Sync: m.sync, Dashboard: dash, Sessions: dash, Blobs: blobs,
+		Schema: syncproto.DefaultSchema()}, web.Options{Log: m.Log.With(slog.String("component", "web"))})
 }
 
 // loadDemo imports the demo county once, through the import code path.

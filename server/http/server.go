@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -40,6 +41,9 @@ type Services struct {
 	Auth  server.AuthService
 	Areas server.AreaService
 	Sync  server.SyncService
+	// Web is the station dashboard (server/web), served at "/"; nil
+	// serves the API alone.
+	Web http.Handler
 }
 
 // Server is the gridsync HTTP server.
@@ -93,6 +97,18 @@ func (s *Server) routes() {
 	v1.GET("/me", s.me, s.authenticate)
 	v1.POST("/devices/:id/revoke", s.revokeDevice, s.authenticate)
 	s.syncRoutes(v1)
+
+	if s.svc.Web != nil {
+		// Every other path is the dashboard's, except under /v1/, where an
+		// unknown path stays a JSON API error.
+		web := echo.WrapHandler(s.svc.Web)
+		e.Any("/*", func(c echo.Context) error {
+			if strings.HasPrefix(c.Request().URL.Path, "/v1/") {
+				return echo.ErrNotFound
+			}
+			return web(c)
+		})
+	}
 }
 
 // Serve accepts connections on ln until Shutdown.
