@@ -344,6 +344,12 @@ func TestDashboard(t *testing.T) {
 				t.Fatalf("POST %q: status %d, want 403", body, status)
 			}
 		}
+		// A body over the form limit is refused before it is parsed.
+		status := get(t, ctx, chromedp.Evaluate[int](`fetch("/hazards/hz-seed-1/dispatch", {method: "POST",
+			headers: {"Content-Type": "application/x-www-form-urlencoded"}, body: "note=" + "x".repeat(100000)}).then(r => r.status)`, chromedp.EvalAwaitPromise))
+		if status != 413 {
+			t.Fatalf("oversized POST: status %d, want 413", status)
+		}
 		step(t, ctx, chromedp.Reload(), chromedp.WaitVisible(chromedp.CSS("#hazard-status")))
 		if got := text(t, ctx, "#hazard-status"); got != "已上报" {
 			t.Fatalf("status %q after refused posts, want 已上报", got)

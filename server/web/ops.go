@@ -14,8 +14,9 @@ import (
 // opWriter turns the dashboard's actions into operations of the sync
 // protocol and pushes them through SyncService.Push, from the session's
 // device (a browser is a device). The device's counter is the one the
-// server persists (devices.last_seq): each push takes last_seq+1... under a
-// per-device lock, so two tabs of one browser never reuse a counter. The
+// server persists (devices.last_seq): each push numbers its ops from
+// last_seq+1 under a per-device lock, so two tabs of one browser never
+// reuse a counter. The
 // clock is a hybrid logical clock on the server, seeded from the server's
 // persisted clock and advanced past every stamp the user saw, so a
 // station decision wins over the values it was made on.

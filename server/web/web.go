@@ -202,7 +202,7 @@ func (h *Handler) page(pattern string, fn func(http.ResponseWriter, *request) er
 			if strings.HasPrefix(r.URL.Path, "/import/") {
 				limit = MaxUploadBody
 			}
-			r.Body = http.MaxBytesReader(w, r.Body, limit)
+			req.Body = http.MaxBytesReader(w, req.Body, limit)
 			if err := parseForm(req.Request); err != nil {
 				h.fail(w, r, sess, err)
 				return
