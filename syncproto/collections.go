@@ -15,6 +15,12 @@ const (
 	SiteElderlyAlone     = "elderly_alone"     // 独居老人
 )
 
+// SiteKinds returns every site kind, in the order of the constants.
+func SiteKinds() []string {
+	return []string{SiteHousehold, SiteRentedHousing, SiteSharedUse, SiteSelfBuilt, SiteNineSmall,
+		SiteCrowdedPlace, SiteFactoryWarehouse, SiteHighRise, SiteElderlyAlone}
+}
+
 // Risk levels (风险等级), the values of sites.risk_level. The level fixes
 // how often a site must be checked.
 const (
@@ -23,6 +29,9 @@ const (
 	RiskGeneral     = "general"     // 一般
 	RiskLow         = "low"         // 低
 )
+
+// RiskLevels returns the risk levels from the highest down.
+func RiskLevels() []string { return []string{RiskMajor, RiskSignificant, RiskGeneral, RiskLow} }
 
 // Hazard workflow stages (隐患闭环), in order: the values of
 // hazards.status.
@@ -35,12 +44,70 @@ const (
 	StageClosed     = "closed"     // 销号
 )
 
-// DefaultSchema returns the product's collection declarations: sites,
-// inspections and hazards. Each call returns a fresh Schema, so a caller
-// may extend its copy without affecting others. The declarations are
-// plain data; extend them here rather than adding code paths.
+// HazardStages returns the hazard workflow's stages in order.
+func HazardStages() []string {
+	return []string{StageReported, StageDispatched, StageRectifying, StageSubmitted, StageVerified, StageClosed}
+}
+
+// Results of a checklist item (inspection_items.result).
+const (
+	ItemPass = "pass" // 合格
+	ItemFail = "fail" // 不合格: becomes a hazard on the device
+	ItemNA   = "na"   // 不适用
+)
+
+// Results of an inspection (inspections.result).
+const (
+	InspectionPass        = "pass"         // 合格
+	InspectionHazardFound = "hazard_found" // 发现隐患
+	InspectionNoAccess    = "no_access"    // 未能入户: does not count as a check
+)
+
+// Warning levels (预警提示), the values of warnings.level: the seeds ask
+// for 每月预警提示、特殊时期每周预警提示、重要情况立即预警提示.
+const (
+	WarningRoutineMonthly = "routine_monthly" // 每月预警提示
+	WarningSpecialWeekly  = "special_weekly"  // 特殊时期每周预警提示
+	WarningImmediate      = "immediate"       // 重要情况立即预警提示
+)
+
+// Enforcement steps (执法全过程记录), the values of enforcement_steps.step,
+// in the order a case usually takes them.
+const (
+	EnforceAnnounce = "announce" // 表明身份、出示执法证件
+	EnforceInspect  = "inspect"  // 现场检查
+	EnforceEvidence = "evidence" // 调查取证
+	EnforceInform   = "inform"   // 告知当事人权利
+	EnforceDecide   = "decide"   // 作出处理决定
+	EnforceServe    = "serve"    // 文书送达
+	EnforceArchive  = "archive"  // 结案归档
+)
+
+// Outbox priorities (Collection.Priority). An incident quick report must
+// reach the station within 30 minutes (30分钟以内上报), so it goes before
+// everything; an acknowledgement of a warning (应急叫应) before routine
+// work; a hazard before the checks that found it.
+const (
+	PriorityIncident   = 10
+	PriorityWarningAck = 5
+	PriorityHazard     = 1
+)
+
+// DefaultSchema returns the product's collection declarations (see
+// docs/DOMAIN.md for the role table and the rules the server adds). Each
+// call returns a fresh Schema, so a caller may extend its copy without
+// affecting others. The declarations are plain data; extend them here
+// rather than adding code paths.
 func DefaultSchema() *Schema {
-	s, err := NewSchema(sitesCollection(), inspectionsCollection(), hazardsCollection())
+	s, err := NewSchema(
+		sitesCollection(),
+		inspectionsCollection(), inspectionItemsCollection(),
+		hazardsCollection(),
+		warningsCollection(), warningAcksCollection(),
+		patrolsCollection(), patrolCheckinsCollection(),
+		incidentsCollection(),
+		enforcementRecordsCollection(), enforcementStepsCollection(),
+	)
 	if err != nil {
 		// The declarations are constants; TestDefaultSchema keeps them valid.
 		panic(fmt.Sprintf("syncproto: default schema: %v", err))
@@ -48,48 +115,105 @@ func DefaultSchema() *Schema {
 	return s
 }
 
-// sitesCollection declares registered units and places (单位场所).
+// Role groups used by several declarations. They are functions so that
+// every Schema gets its own slices.
+
+// fieldRoles work on site: door to door, on the phone.
+func fieldRoles() []Role { return []Role{RoleGridWorker, RoleVillageOfficer} }
+
+// supervisors grade, dispatch and warn: the township station and the county.
+func supervisors() []Role { return []Role{RoleStationStaff, RoleCountyAdmin} }
+
+// enforcementReaders are the roles that read enforcement records.
+func enforcementReaders() []Role {
+	return []Role{RoleEnforcementOfficer, RoleStationStaff, RoleCountyAdmin}
+}
+
+// sitesCollection declares registered units and places (单位场所). Grid
+// workers, village officers, the station and the county register sites;
+// only the station and the county grade their risk (明确检查频次) and
+// delete them.
 func sitesCollection() *Collection {
 	return &Collection{
 		Name: "sites",
 		Fields: []Field{
-			// grid is the site's area. Moving a site to another grid is an
-			// ordinary write; the server checks both grids are the user's.
+			// grid is the site's area and cannot change: the server refuses
+			// an op that would move a site to another area (forbidden_area),
+			// because the scopes of its past changes cannot follow it. A site
+			// that moved is deleted and registered again in its new grid.
 			{Name: "grid", Type: TypeArea, Required: true},
 			{Name: "name", Type: TypeString, Required: true},
-			{Name: "kind", Type: TypeEnum, Required: true, Enum: []string{
-				SiteHousehold, SiteRentedHousing, SiteSharedUse, SiteSelfBuilt, SiteNineSmall,
-				SiteCrowdedPlace, SiteFactoryWarehouse, SiteHighRise, SiteElderlyAlone,
-			}},
+			{Name: "kind", Type: TypeEnum, Required: true, Enum: SiteKinds()},
 			{Name: "address", Type: TypeString},
 			{Name: "location", Type: TypeGeo},
-			// Risk grading is the station's decision (明确检查频次).
-			{Name: "risk_level", Type: TypeEnum, Enum: []string{RiskMajor, RiskSignificant, RiskGeneral, RiskLow},
-				Writers: []Role{RoleStationStaff, RoleCountyAdmin}},
+			// Risk grading is the station's decision (明确检查频次); a site
+			// without a level is checked as "general" until graded.
+			{Name: "risk_level", Type: TypeEnum, Enum: RiskLevels(), Writers: supervisors()},
 			{Name: "responsible", Type: TypeString, MaxLen: 50},
 			{Name: "phone", Type: TypeString, MaxLen: 32},
 		},
 		Area:     AreaRule{Field: "grid"},
 		Creators: []Role{RoleGridWorker, RoleVillageOfficer, RoleStationStaff, RoleCountyAdmin},
-		Deleters: []Role{RoleStationStaff, RoleCountyAdmin},
+		Deleters: supervisors(),
 	}
 }
 
 // inspectionsCollection declares door-to-door checks (敲门入户/排查走访).
+// Times are the device's; the server's time is the op's received_at. The
+// checklist is named by kind and version, so a device that still has an
+// old template keeps syncing after the county publishes a new one.
 func inspectionsCollection() *Collection {
 	return &Collection{
 		Name: "inspections",
 		Fields: []Field{
 			{Name: "site", Type: TypeRef, RefCollection: "sites", Required: true},
-			// result: pass (合格), hazard_found (发现隐患), no_access (未能入户).
-			{Name: "result", Type: TypeEnum, Enum: []string{"pass", "hazard_found", "no_access"}},
+			// checklist_kind and checklist_version name the template used
+			// (GET /v1/checklists); the server refuses a pair it does not
+			// have (unknown_checklist).
+			{Name: "checklist_kind", Type: TypeString, MaxLen: 32},
+			{Name: "checklist_version", Type: TypeInt},
+			{Name: "started_at", Type: TypeTime},
+			{Name: "finished_at", Type: TypeTime},
+			// checked_at is the single check time of app versions before
+			// started_at/finished_at; still accepted so that they sync.
 			{Name: "checked_at", Type: TypeTime},
+			{Name: "location", Type: TypeGeo},
+			{Name: "result", Type: TypeEnum, Enum: []string{InspectionPass, InspectionHazardFound, InspectionNoAccess}},
 			{Name: "note", Type: TypeText},
+			// inspectors are usernames.
+			{Name: "inspectors", Kind: KindSet, Type: TypeString, MaxLen: 64},
 			{Name: "photos", Kind: KindSet, Type: TypeSHA256},
-			// inspectors are user ids; enforcement needs two (双人执法).
-			{Name: "inspectors", Kind: KindSet, Type: TypeString},
+			// signature is the sha256 of the photo of the resident's
+			// signature; refused records that the resident refused to sign
+			// (or to let the check happen), with refusal_note.
+			{Name: "signature", Type: TypeSHA256},
+			{Name: "refused", Type: TypeBool},
+			{Name: "refusal_note", Type: TypeText},
+			// covert marks a covert visit (暗访).
+			{Name: "covert", Type: TypeBool},
 		},
 		Area:     AreaRule{Ref: "site"},
+		Creators: []Role{RoleGridWorker, RoleVillageOfficer, RoleEnforcementOfficer, RoleStationStaff},
+		Deleters: []Role{RoleStationStaff},
+	}
+}
+
+// inspectionItemsCollection declares the result of one checklist item of an
+// inspection. A failed item becomes a hazard on the device (offline): the
+// hazard names the item (hazards.item) and the item the hazard.
+func inspectionItemsCollection() *Collection {
+	return &Collection{
+		Name: "inspection_items",
+		Fields: []Field{
+			{Name: "inspection", Type: TypeRef, RefCollection: "inspections", Required: true},
+			// item is the checklist item's code, e.g. "HH-03".
+			{Name: "item", Type: TypeString, MaxLen: 32, Required: true},
+			{Name: "result", Type: TypeEnum, Enum: []string{ItemPass, ItemFail, ItemNA}, Required: true},
+			{Name: "note", Type: TypeText},
+			{Name: "photos", Kind: KindSet, Type: TypeSHA256},
+			{Name: "hazard", Type: TypeRef, RefCollection: "hazards"},
+		},
+		Area:     AreaRule{Ref: "inspection"},
 		Creators: []Role{RoleGridWorker, RoleVillageOfficer, RoleEnforcementOfficer, RoleStationStaff},
 		Deleters: []Role{RoleStationStaff},
 	}
@@ -98,36 +222,222 @@ func inspectionsCollection() *Collection {
 // hazardsCollection declares hazards and their closed loop (隐患闭环).
 // Finding and fixing are separated (排改分离): grid workers and village
 // officers report and submit rectification evidence; the station
-// dispatches, verifies, closes and reopens.
+// dispatches, verifies, closes and reopens (a failed verification is a
+// reopen: a new round back to rectifying). The server adds the county's
+// default deadline to a dispatch without one and keeps hazards from
+// covert visits within 15 days (暗访督办15日办结); see docs/DOMAIN.md.
 func hazardsCollection() *Collection {
 	finder := []string{StageReported, StageSubmitted}
+	station := []Role{RoleStationStaff}
 	return &Collection{
 		Name: "hazards",
 		Fields: []Field{
 			{Name: "site", Type: TypeRef, RefCollection: "sites", Required: true},
 			{Name: "inspection", Type: TypeRef, RefCollection: "inspections"},
+			// item is the failed checklist item the hazard came from.
+			{Name: "item", Type: TypeRef, RefCollection: "inspection_items"},
 			{Name: "title", Type: TypeString, Required: true},
 			{Name: "description", Type: TypeText},
 			{Name: "severity", Type: TypeEnum, Enum: []string{"major", "general"}},
-			{Name: "deadline", Type: TypeTime, Writers: []Role{RoleStationStaff}},
-			{Name: "assignee", Type: TypeString, MaxLen: 64, Writers: []Role{RoleStationStaff}},
+			// covert: found on a covert visit (暗访); closes within 15 days.
+			{Name: "covert", Type: TypeBool},
+			{Name: "deadline", Type: TypeTime, Writers: station},
+			{Name: "assignee", Type: TypeString, MaxLen: 64, Writers: station},
+			// photos document the finding; evidence the rectification.
 			{Name: "photos", Kind: KindSet, Type: TypeSHA256},
+			{Name: "evidence", Kind: KindSet, Type: TypeSHA256},
+			{Name: "rectification_note", Type: TypeText},
+			{Name: "verification_note", Type: TypeText, Writers: station},
+			// escalated: 挂牌督办, by the station or the county.
+			{Name: "escalated", Type: TypeBool, Writers: supervisors()},
+			{Name: "escalation_note", Type: TypeText, Writers: supervisors()},
+			// referred_to names the competent department a resident's
+			// refusal was referred to (抄告).
+			{Name: "referred_to", Type: TypeString, MaxLen: 100, Writers: station},
+			{Name: "referral_note", Type: TypeText, Writers: station},
 			{
 				Name: "status", Kind: KindFlow, Required: true,
-				Stages: []string{StageReported, StageDispatched, StageRectifying, StageSubmitted, StageVerified, StageClosed},
+				Stages: HazardStages(),
 				Steps: map[Role][]string{
 					RoleGridWorker:     finder,
 					RoleVillageOfficer: finder,
 					RoleStationStaff:   {StageDispatched, StageRectifying, StageVerified, StageClosed},
 				},
-				Reopeners: []Role{RoleStationStaff},
+				Reopeners: station,
 			},
 		},
 		Area: AreaRule{Ref: "site"},
 		// Creating a hazard takes its first workflow step, so only roles
 		// with steps create hazards.
 		Creators: []Role{RoleGridWorker, RoleVillageOfficer, RoleStationStaff},
-		Deleters: []Role{RoleStationStaff, RoleCountyAdmin},
-		Priority: 1,
+		Deleters: supervisors(),
+		Priority: PriorityHazard,
 	}
 }
+
+// warningsCollection declares warnings (预警提示) the station issues to a
+// village or grid (or its whole township). It is a broadcast collection:
+// every user at or below the target reads the warning.
+func warningsCollection() *Collection {
+	return &Collection{
+		Name: "warnings",
+		Fields: []Field{
+			{Name: "target", Type: TypeArea, Required: true},
+			{Name: "level", Type: TypeEnum, Enum: []string{WarningRoutineMonthly, WarningSpecialWeekly, WarningImmediate}, Required: true},
+			{Name: "title", Type: TypeString, Required: true},
+			{Name: "body", Type: TypeText},
+			{Name: "issued_at", Type: TypeTime},
+			{Name: "valid_until", Type: TypeTime},
+		},
+		Area:      AreaRule{Field: "target"},
+		Broadcast: true,
+		Creators:  supervisors(),
+		Deleters:  supervisors(),
+	}
+}
+
+// warningAcksCollection declares acknowledgements of warnings (应急叫应).
+// An acknowledgement belongs to its author's own area, not the warning's:
+// a grid worker cannot write into the village the warning was issued to.
+func warningAcksCollection() *Collection {
+	return &Collection{
+		Name: "warning_acks",
+		Fields: []Field{
+			{Name: "warning", Type: TypeRef, RefCollection: "warnings", Required: true},
+			{Name: "acknowledged_at", Type: TypeTime},
+			{Name: "note", Type: TypeText},
+		},
+		Area:     AreaRule{Author: true},
+		Creators: fieldRoles(),
+		Priority: PriorityWarningAck,
+	}
+}
+
+// patrolsCollection declares night patrols (夜查/巡防, 22:00–06:00 in key
+// periods), led by grid workers, village officers or the station's duty
+// leader (每日值班领导应带队开展夜查).
+func patrolsCollection() *Collection {
+	return &Collection{
+		Name: "patrols",
+		Fields: []Field{
+			{Name: "started_at", Type: TypeTime, Required: true},
+			{Name: "ended_at", Type: TypeTime},
+			{Name: "note", Type: TypeText},
+			// members are usernames.
+			{Name: "members", Kind: KindSet, Type: TypeString, MaxLen: 64},
+		},
+		Area:     AreaRule{Author: true},
+		Creators: []Role{RoleGridWorker, RoleVillageOfficer, RoleStationStaff},
+		Deleters: []Role{RoleStationStaff},
+	}
+}
+
+// patrolCheckinsCollection declares the check-ins of a patrol: where and
+// when, with a note and photos.
+func patrolCheckinsCollection() *Collection {
+	return &Collection{
+		Name: "patrol_checkins",
+		Fields: []Field{
+			{Name: "patrol", Type: TypeRef, RefCollection: "patrols", Required: true},
+			{Name: "at", Type: TypeTime, Required: true},
+			{Name: "location", Type: TypeGeo},
+			{Name: "site", Type: TypeRef, RefCollection: "sites"},
+			{Name: "note", Type: TypeText},
+			{Name: "photos", Kind: KindSet, Type: TypeSHA256},
+		},
+		Area:     AreaRule{Ref: "patrol"},
+		Creators: []Role{RoleGridWorker, RoleVillageOfficer, RoleStationStaff},
+		Deleters: []Role{RoleStationStaff},
+	}
+}
+
+// incidentsCollection declares incident quick reports (事故灾害和险情快报):
+// reported within 30 minutes (30分钟以内上报). They have the highest
+// outbox priority; the server records each report's delay from occurrence
+// to arrival and flags the late ones.
+func incidentsCollection() *Collection {
+	return &Collection{
+		Name: "incidents",
+		Fields: []Field{
+			{Name: "occurred_at", Type: TypeTime, Required: true},
+			{Name: "reported_at", Type: TypeTime},
+			{Name: "title", Type: TypeString, Required: true},
+			{Name: "description", Type: TypeText},
+			{Name: "location", Type: TypeGeo},
+			{Name: "photos", Kind: KindSet, Type: TypeSHA256},
+		},
+		Area:     AreaRule{Author: true},
+		Creators: []Role{RoleGridWorker, RoleVillageOfficer, RoleStationStaff, RoleEnforcementOfficer},
+		Priority: PriorityIncident,
+	}
+}
+
+// enforcementRecordsCollection declares enforcement cases. The server
+// requires two distinct enforcement officers of an area covering the site
+// (双人执法).
+func enforcementRecordsCollection() *Collection {
+	return &Collection{
+		Name: "enforcement_records",
+		Fields: []Field{
+			{Name: "site", Type: TypeRef, RefCollection: "sites", Required: true},
+			// officers are usernames of enforcement officers.
+			{Name: "officers", Kind: KindSet, Type: TypeString, MaxLen: 64, Required: true},
+			{Name: "subject", Type: TypeString},
+			{Name: "started_at", Type: TypeTime},
+			{Name: "ended_at", Type: TypeTime},
+			{Name: "outcome", Type: TypeEnum, Enum: []string{"no_violation", "order_rectify", "penalty", "seizure"}},
+			{Name: "hazard", Type: TypeRef, RefCollection: "hazards"},
+			{Name: "note", Type: TypeText},
+			{Name: "photos", Kind: KindSet, Type: TypeSHA256},
+		},
+		Area:     AreaRule{Ref: "site"},
+		Creators: []Role{RoleEnforcementOfficer},
+		Readers:  enforcementReaders(),
+	}
+}
+
+// enforcementStepsCollection declares the full-process record of a case
+// (执法全过程记录): one document per step, written by one of the case's
+// officers. Steps are never deleted.
+func enforcementStepsCollection() *Collection {
+	return &Collection{
+		Name: "enforcement_steps",
+		Fields: []Field{
+			{Name: "record", Type: TypeRef, RefCollection: "enforcement_records", Required: true},
+			{Name: "step", Type: TypeEnum, Required: true, Enum: []string{
+				EnforceAnnounce, EnforceInspect, EnforceEvidence, EnforceInform, EnforceDecide, EnforceServe, EnforceArchive}},
+			{Name: "at", Type: TypeTime, Required: true},
+			{Name: "note", Type: TypeText},
+			{Name: "photos", Kind: KindSet, Type: TypeSHA256},
+		},
+		Area:     AreaRule{Ref: "record"},
+		Creators: []Role{RoleEnforcementOfficer},
+		Readers:  enforcementReaders(),
+	}
+}
+
+// Rejection codes of the domain rules the server adds to the declarations
+// (docs/DOMAIN.md). Like the codes in codes.go they are stable wire values.
+// Other domain refusals reuse codes.go: an acknowledgement of a warning
+// that does not exist is CodeNotFound, of one not addressed to the user's
+// area CodeForbiddenArea; an incident that occurred in the future is
+// CodeInvalidValue.
+const (
+	// CodeUnknownChecklist: an inspection names a checklist kind and
+	// version the server does not have, or only one of the two.
+	CodeUnknownChecklist = "unknown_checklist"
+
+	// CodeCovertDeadline: a hazard from a covert visit (covert) would get
+	// a deadline later than the county's limit after its report
+	// (暗访督办15日办结).
+	CodeCovertDeadline = "covert_deadline"
+
+	// CodeTwoOfficers: an enforcement record lists fewer than two distinct
+	// officers (双人执法).
+	CodeTwoOfficers = "two_officers_required"
+
+	// CodeNotOfficer: a listed officer is not an enforcement officer of an
+	// area covering the site (or is disabled), or the author of the record
+	// or of one of its steps is not among its officers.
+	CodeNotOfficer = "not_an_officer"
+)

@@ -189,6 +189,14 @@ type Collection struct {
 	// Priority orders a device's outbox: ops of higher-priority collections
 	// sync first (an incident quick report before yesterday's checks).
 	Priority int
+	// Broadcast makes documents readable below their area too: a user
+	// reads them when the document's area is the user's own area or
+	// contains it (a warning issued to a village reaches the village's grid
+	// workers), besides the usual documents inside the user's area. Writes
+	// are unchanged: editing or deleting still needs the document's area
+	// inside the user's, so only the issuer's level writes them; answers
+	// from below (acknowledgements) are documents of their own.
+	Broadcast bool
 }
 
 // Field returns the declaration of the named field.

@@ -11,7 +11,7 @@ func TestDefaultSchema(t *testing.T) {
 	for _, c := range s.Collections() {
 		names = append(names, c.Name)
 	}
-	if got, want := strings.Join(names, ","), "sites,inspections,hazards"; got != want {
+	if got, want := strings.Join(names, ","), "sites,inspections,inspection_items,hazards,warnings,warning_acks,patrols,patrol_checkins,incidents,enforcement_records,enforcement_steps"; got != want {
 		t.Fatalf("collections: got %s, want %s", got, want)
 	}
 	if DefaultSchema() == s {

@@ -162,7 +162,7 @@ func TestSchemaValidateOp(t *testing.T) {
 	if err := s.ValidateOp(op); err != nil {
 		t.Fatal(err)
 	}
-	op.Collection = "incidents"
+	op.Collection = "undeclared"
 	if got := ErrorCode(s.ValidateOp(op)); got != CodeUnknownCollection {
 		t.Fatalf("got %q, want %q", got, CodeUnknownCollection)
 	}

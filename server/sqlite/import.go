@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/gridsync/gridsync/server"
 	"github.com/gridsync/gridsync/syncproto"
@@ -94,7 +95,9 @@ type datasetSite struct {
 	RiskLevel   string   `json:"risk_level"`
 	Responsible string   `json:"responsible"`
 	Phone       string   `json:"phone"`
-	// LastCheckedDaysAgo is demo history; it is not imported as a field.
+	// LastCheckedDaysAgo is the check history of the county's paper
+	// ledger, relative to the import: it goes to site_check_history (not a
+	// field, not synced), where the due/overdue views read it.
 	LastCheckedDaysAgo *int `json:"last_checked_days_ago"`
 }
 
@@ -118,12 +121,19 @@ func (s *ImportService) importSites(ctx context.Context, county string, sites []
 	if err := s.db.read.QueryRowContext(ctx, `SELECT last_seq FROM devices WHERE id = ?`, p.DeviceID).Scan(&lastSeq); err != nil {
 		return 0, fmt.Errorf("import device: %w", err)
 	}
+	history := map[string]int64{}
 	for i, raw := range sites {
 		var site datasetSite
 		dec := json.NewDecoder(bytes.NewReader(raw))
 		dec.DisallowUnknownFields()
 		if err := dec.Decode(&site); err != nil {
 			return 0, server.Errorf(server.EINVALID, "sites[%d]: %v", i, err)
+		}
+		if d := site.LastCheckedDaysAgo; d != nil {
+			if *d < 0 {
+				return 0, server.Errorf(server.EINVALID, "sites[%d]: last_checked_days_ago %d is negative", i, *d)
+			}
+			history[site.ID] = s.db.Now().Add(-time.Duration(*d) * server.Day).UnixMilli()
 		}
 		set := map[string]any{"grid": site.Grid, "kind": site.Kind, "name": site.Name, "address": site.Address,
 			"responsible": site.Responsible, "phone": site.Phone}
@@ -164,7 +174,27 @@ func (s *ImportService) importSites(ctx context.Context, county string, sites []
 			n++
 		}
 	}
-	return n, nil
+	return n, s.saveCheckHistory(ctx, history)
+}
+
+// saveCheckHistory records the imported last check of each site; a site
+// imported again gets its new date.
+func (s *ImportService) saveCheckHistory(ctx context.Context, history map[string]int64) error {
+	if len(history) == 0 {
+		return nil
+	}
+	tx, err := s.db.beginTx(ctx)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	for id, at := range history {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO site_check_history (site_id, checked_at, source) VALUES (?, ?, 'import')
+			ON CONFLICT (site_id) DO UPDATE SET checked_at = excluded.checked_at`, id, at); err != nil {
+			return fmt.Errorf("check history: %w", err)
+		}
+	}
+	return tx.Commit()
 }
 
 // importPrincipal is the county admin acting through the county's import

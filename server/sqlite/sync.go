@@ -5,12 +5,16 @@ import (
 	"crypto/sha256"
 	"database/sql"
 	"encoding/binary"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
+	"maps"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/gridsync/gridsync/server"
 	"github.com/gridsync/gridsync/syncproto"
@@ -42,6 +46,12 @@ type SyncService struct {
 	// miss (a newly imported area) reads the table.
 	areasMu sync.RWMutex
 	areas   map[string]*server.Area
+	// rules are the domain rules per collection (Register); fixed before
+	// the first push.
+	rules map[string][]Rule
+	// broadcast reports whether any collection is Broadcast, so that
+	// pulls without broadcast collections stay one index range.
+	broadcast bool
 }
 
 // logHead is the end of the op log: last seq and its audit chain value.
@@ -64,7 +74,15 @@ type pushJob struct {
 // NewSyncService starts the writer. Close stops it.
 func NewSyncService(ctx context.Context, db *DB, schema *syncproto.Schema, log *slog.Logger) (*SyncService, error) {
 	s := &SyncService{db: db, schema: schema, log: log, jobs: make(chan *pushJob, queueLength), done: make(chan struct{}),
-		areas: map[string]*server.Area{}}
+		areas: map[string]*server.Area{}, rules: map[string][]Rule{}}
+	for _, c := range schema.Collections() {
+		s.broadcast = s.broadcast || c.Broadcast
+	}
+	for name, rules := range domainRules() {
+		if _, ok := schema.Collection(name); ok {
+			s.rules[name] = append(s.rules[name], rules...)
+		}
+	}
 	var last string
 	err := db.read.QueryRowContext(ctx, `SELECT hlc FROM server_clock WHERE id = 1`).Scan(&last)
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
@@ -205,6 +223,10 @@ func (s *SyncService) commitGroup(batch []*pushJob) {
 // device is the sync row of the pushing device.
 type device struct {
 	lastSeq uint64
+	// clockOffset is the device's clock minus the server's at this push
+	// (0 when the push did not say): domain rules correct device times
+	// with it.
+	clockOffset int64
 }
 
 // applyPush applies one push inside the group transaction.
@@ -218,6 +240,9 @@ func (s *SyncService) applyPush(ctx context.Context, tx *Tx, p *server.Principal
 	}
 	resp := &syncproto.PushResponse{Protocol: syncproto.ProtocolVersion, Verdicts: make([]syncproto.Verdict, 0, len(req.Ops))}
 	serverNow := tx.now.UnixMilli()
+	if req.DeviceTime > 0 {
+		dev.clockOffset = req.DeviceTime - serverNow
+	}
 	for i := range req.Ops {
 		op := &req.Ops[i]
 		v, err := s.applyOp(ctx, tx, p, op, &dev, head)
@@ -232,13 +257,9 @@ func (s *SyncService) applyPush(ctx context.Context, tx *Tx, p *server.Principal
 	if req.DeviceTime > 0 && req.DeviceTime-serverNow > syncproto.MaxDrift.Milliseconds() {
 		resp.ClockReset = true
 	}
-	var offset int64
-	if req.DeviceTime > 0 {
-		offset = req.DeviceTime - serverNow
-	}
 	if _, err := tx.ExecContext(ctx, `UPDATE devices SET last_seq = ?, last_sync_at = ?, outbox_pending = ?,
 		outbox_oldest_ms = ?, app_version = ?, clock_offset_ms = ? WHERE id = ?`,
-		dev.lastSeq, serverNow, req.Outbox.Pending, oldestAge(req, serverNow), req.Outbox.AppVersion, offset, p.DeviceID); err != nil {
+		dev.lastSeq, serverNow, req.Outbox.Pending, oldestAge(req, serverNow), req.Outbox.AppVersion, dev.clockOffset, p.DeviceID); err != nil {
 		return nil, fmt.Errorf("update device: %w", err)
 	}
 	resp.LastSeq = dev.lastSeq
@@ -366,6 +387,29 @@ func (s *SyncService) applyOp(ctx context.Context, tx *Tx, p *server.Principal, 
 	}
 	next.Area = area.ID
 
+	in := &RuleInput{Principal: p, Op: op, Current: cur.stateOrNil(), Next: &next, Area: area, Now: tx.now, ClockOffsetMS: dev.clockOffset}
+	rules := s.rules[op.Collection]
+	if amended, err := s.applyDefaults(ctx, tx, col, rules, in); err != nil {
+		return v, err
+	} else if amended {
+		if next, conflicts, err = syncproto.Apply(col, state, op); err != nil {
+			return v, fmt.Errorf("apply defaults: %w", err)
+		}
+		next.Area = area.ID
+		if body, _, err = opHash(op); err != nil {
+			return v, err
+		}
+	}
+	for _, r := range rules {
+		code, reason, err := r.Check(ctx, tx, in)
+		if err != nil {
+			return v, fmt.Errorf("rule on %s: %w", op.Collection, err)
+		}
+		if code != "" {
+			return reject(code, reason)
+		}
+	}
+
 	seq := head.seq + 1
 	chain := chainNext(head.chain, seq, body)
 	if _, err := tx.ExecContext(ctx, `INSERT INTO ops (seq, device, dev_seq, user_id, collection, doc_id, area_id, hlc, device_hlc, body, op_hash, received_at, chain)
@@ -374,7 +418,7 @@ func (s *SyncService) applyOp(ctx context.Context, tx *Tx, p *server.Principal, 
 		return v, fmt.Errorf("insert op: %w", err)
 	}
 	*head = logHead{seq: seq, chain: chain}
-	if err := insertScopes(ctx, tx, seq, area.Path); err != nil {
+	if err := insertScopes(ctx, tx, seq, area, col.Broadcast); err != nil {
 		return v, err
 	}
 	if err := saveDoc(ctx, tx, next, area, seq, cur == nil); err != nil {
@@ -388,8 +432,53 @@ func (s *SyncService) applyOp(ctx context.Context, tx *Tx, p *server.Principal, 
 			return v, err
 		}
 	}
+	for _, r := range rules {
+		if rec, ok := r.(Recorder); ok {
+			if err := rec.Record(ctx, tx, in, seq); err != nil {
+				return v, fmt.Errorf("record %s: %w", op.Collection, err)
+			}
+		}
+	}
 	v.Status, v.ServerSeq = syncproto.StatusAccepted, seq
 	return v, nil
+}
+
+// applyDefaults lets the rules that are Defaulters fill fields the op
+// leaves unset; it reports whether the op changed. The amended op is
+// validated again: a default that does not fit the schema is a bug.
+func (s *SyncService) applyDefaults(ctx context.Context, tx *Tx, col *syncproto.Collection, rules []Rule, in *RuleInput) (bool, error) {
+	amended := false
+	for _, r := range rules {
+		d, ok := r.(Defaulter)
+		if !ok {
+			continue
+		}
+		set, err := d.Defaults(ctx, tx, in)
+		if err != nil {
+			return false, fmt.Errorf("defaults of %s: %w", col.Name, err)
+		}
+		for name, v := range set {
+			if _, given := in.Op.Set[name]; given {
+				continue
+			}
+			if !amended {
+				// A new map: the caller's op (an in-process push) keeps
+				// its own, so resending it is still a replay.
+				in.Op.Set = maps.Clone(in.Op.Set)
+				if in.Op.Set == nil {
+					in.Op.Set = map[string]json.RawMessage{}
+				}
+			}
+			in.Op.Set[name] = v
+			amended = true
+		}
+	}
+	if amended {
+		if err := col.ValidateOp(in.Op); err != nil {
+			return false, fmt.Errorf("defaults of %s: %w", col.Name, err)
+		}
+	}
+	return amended, nil
 }
 
 func rejectVerdict(v syncproto.Verdict, code, reason string) syncproto.Verdict {
@@ -451,9 +540,13 @@ func chainNext(prev []byte, seq int64, body []byte) []byte {
 }
 
 // insertScopes records which areas may pull the op: its area and every
-// ancestor (the ids along the path), in one statement.
-func insertScopes(ctx context.Context, tx *Tx, seq int64, path string) error {
-	ids := strings.Split(strings.Trim(path, "/"), "/")
+// ancestor (the ids along the path), and for a broadcast collection also
+// "^<area>", which users below the area read; in one statement.
+func insertScopes(ctx context.Context, tx *Tx, seq int64, area *server.Area, broadcast bool) error {
+	ids := pathIDs(area.Path)
+	if broadcast {
+		ids = append(ids, broadcastScope(area.ID))
+	}
 	args := make([]any, 0, 2*len(ids))
 	for _, id := range ids {
 		args = append(args, id, seq)
@@ -464,6 +557,13 @@ func insertScopes(ctx context.Context, tx *Tx, seq int64, path string) error {
 	}
 	return nil
 }
+
+// pathIDs returns the area ids along an area path, from the county down.
+func pathIDs(path string) []string { return strings.Split(strings.Trim(path, "/"), "/") }
+
+// broadcastScope is the op_scopes scope of broadcast documents of an area:
+// read by the users below it. "^" is never part of an area id.
+func broadcastScope(areaID string) string { return "^" + areaID }
 
 // area returns an area from the cache, reading the table on a miss.
 func (s *SyncService) area(ctx context.Context, q queryer, id string) (*server.Area, error) {
@@ -661,9 +761,17 @@ func stringField(op *syncproto.Op, name string) (string, bool) {
 // stored chain value does not match (a row was altered, removed or
 // inserted).
 func (s *SyncService) VerifyChain(ctx context.Context) (int, error) {
+	n, _, err := s.VerifyChainHead(ctx)
+	return n, err
+}
+
+// VerifyChainHead is VerifyChain that also returns the chain's head (the
+// last op's chain value, nil for an empty log): publish or record it, and
+// an export verified later must end at the same head.
+func (s *SyncService) VerifyChainHead(ctx context.Context) (int, []byte, error) {
 	rows, err := s.db.read.QueryContext(ctx, `SELECT seq, body, chain FROM ops ORDER BY seq`)
 	if err != nil {
-		return 0, fmt.Errorf("verify chain: %w", err)
+		return 0, nil, fmt.Errorf("verify chain: %w", err)
 	}
 	defer rows.Close()
 	var head []byte
@@ -673,13 +781,162 @@ func (s *SyncService) VerifyChain(ctx context.Context) (int, error) {
 		var body string
 		var chain []byte
 		if err := rows.Scan(&seq, &body, &chain); err != nil {
-			return n, err
+			return n, nil, err
 		}
 		head = chainNext(head, seq, []byte(body))
 		if string(head) != string(chain) {
-			return n, fmt.Errorf("audit chain broken at op %d", seq)
+			return n, nil, fmt.Errorf("audit chain broken at op %d", seq)
 		}
 		n++
 	}
-	return n, rows.Err()
+	return n, head, rows.Err()
+}
+
+// ChainEntry is one line of an audit chain export (JSON lines, seq order):
+// the op as the server applied it and its chain value
+// sha256(previous chain || seq as 8 bytes big-endian || op), in hex.
+type ChainEntry struct {
+	Seq        int64  `json:"seq"`
+	Device     string `json:"device"`
+	DevSeq     int64  `json:"dev_seq"`
+	User       string `json:"user"`
+	Collection string `json:"collection"`
+	Doc        string `json:"doc"`
+	Area       string `json:"area"`
+	ReceivedAt int64  `json:"received_at"`
+	// Op is the op's JSON exactly as hashed, as a string so that it keeps
+	// its bytes.
+	Op    string `json:"op"`
+	Chain string `json:"chain"`
+}
+
+// ExportChain writes the whole op log as ChainEntry lines to w and returns
+// the number of entries and the head. The export is self-verifying
+// (VerifyChainExport) and, with the head, tamper-evident.
+func (s *SyncService) ExportChain(ctx context.Context, w io.Writer) (int, []byte, error) {
+	rows, err := s.db.read.QueryContext(ctx, `SELECT o.seq, o.device, o.dev_seq, u.username, o.collection, o.doc_id, o.area_id,
+		o.received_at, o.body, o.chain FROM ops o JOIN users u ON u.id = o.user_id ORDER BY o.seq`)
+	if err != nil {
+		return 0, nil, fmt.Errorf("export chain: %w", err)
+	}
+	defer rows.Close()
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	var head []byte
+	n := 0
+	for rows.Next() {
+		var e ChainEntry
+		if err := rows.Scan(&e.Seq, &e.Device, &e.DevSeq, &e.User, &e.Collection, &e.Doc, &e.Area, &e.ReceivedAt, &e.Op, &head); err != nil {
+			return n, nil, err
+		}
+		e.Chain = hex.EncodeToString(head)
+		if err := enc.Encode(&e); err != nil {
+			return n, nil, fmt.Errorf("export chain: %w", err)
+		}
+		n++
+	}
+	return n, head, rows.Err()
+}
+
+// VerifyChainExport recomputes the chain of an export read from r: every
+// entry must follow the previous one (seq + 1, starting at 1) and carry the
+// chain value of its op. It returns the number of entries and the head,
+// or an error naming the first bad line.
+func VerifyChainExport(r io.Reader) (int, []byte, error) {
+	dec := json.NewDecoder(r)
+	var head []byte
+	var n int
+	for {
+		var e ChainEntry
+		if err := dec.Decode(&e); errors.Is(err, io.EOF) {
+			return n, head, nil
+		} else if err != nil {
+			return n, nil, fmt.Errorf("entry %d: %w", n+1, err)
+		}
+		if e.Seq != int64(n)+1 {
+			return n, nil, fmt.Errorf("entry %d: seq %d, want %d (an entry is missing or out of order)", n+1, e.Seq, n+1)
+		}
+		head = chainNext(head, e.Seq, []byte(e.Op))
+		if hex.EncodeToString(head) != e.Chain {
+			return n, nil, fmt.Errorf("audit chain broken at op %d", e.Seq)
+		}
+		n++
+	}
+}
+
+// Rule is a domain rule (docs/DOMAIN.md) that the engine runs on every op
+// of the collections it is registered for, after the op passed the schema,
+// Authorize and the area check, and before it is stored. A refusal is a
+// stable code (a syncproto code) and a reason for the user; the op is then
+// kept as rejected like any other. err is for failures, not refusals.
+// Rules see the transaction, so they may read other documents and tables,
+// but they must not write: that is Recorder's job, once every rule passed.
+type Rule interface {
+	Check(ctx context.Context, tx *Tx, in *RuleInput) (code, reason string, err error)
+}
+
+// Defaulter is a Rule that also fills fields an op leaves unset (a
+// hazard's deadline from the county policy). The engine adds them to the
+// op before any Check runs, so the op stored, chained and pulled is the op
+// as applied; the device's own op (its hash) still answers its replays.
+// Fields the op sets are never overridden.
+type Defaulter interface {
+	Defaults(ctx context.Context, tx *Tx, in *RuleInput) (map[string]json.RawMessage, error)
+}
+
+// Recorder is a Rule that keeps derived rows for an accepted op (an
+// incident's arrival delay), in the same transaction.
+type Recorder interface {
+	Record(ctx context.Context, tx *Tx, in *RuleInput, seq int64) error
+}
+
+// RuleInput is what a Rule sees of an op.
+type RuleInput struct {
+	Principal *server.Principal
+	Op        *syncproto.Op
+	// Current is the document before the op; nil if the op creates it.
+	Current *syncproto.DocState
+	// Next is the document as the op would leave it.
+	Next *syncproto.DocState
+	// Area is the document's area.
+	Area *server.Area
+	// Now is the server time the op is received at.
+	Now time.Time
+	// ClockOffsetMS is the pushing device's clock minus the server's.
+	ClockOffsetMS int64
+}
+
+// Creates reports whether the op creates its document.
+func (in *RuleInput) Creates() bool { return in.Current == nil }
+
+// Sets reports whether the op writes one of the named fields (by Set,
+// Add or Remove).
+func (in *RuleInput) Sets(names ...string) bool {
+	for _, n := range names {
+		_, s := in.Op.Set[n]
+		_, a := in.Op.Add[n]
+		_, r := in.Op.Remove[n]
+		if s || a || r {
+			return true
+		}
+	}
+	return false
+}
+
+// Register adds a rule for a collection's ops. Call it before the first
+// push; NewSyncService registers the domain's rules (domainRules).
+func (s *SyncService) Register(collection string, r Rule) {
+	s.rules[collection] = append(s.rules[collection], r)
+}
+
+// domainRules are the rules of the inspection domain, per collection.
+func domainRules() map[string][]Rule {
+	return map[string][]Rule{
+		"inspections":         {checklistRule{}},
+		"hazards":             {hazardRule{}},
+		"warning_acks":        {warningAckRule{}},
+		"incidents":           {incidentRule{}},
+		"enforcement_records": {officersRule{}},
+		"enforcement_steps":   {stepAuthorRule{}},
+	}
 }

@@ -1,11 +1,13 @@
 package sqlite
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -60,9 +62,14 @@ func (s *SyncService) readable(role server.Role) map[string]bool {
 	return out
 }
 
-// Pull implements server.SyncService. It reads one index range of
-// op_scopes (the caller's area, seq > cursor), so its cost grows with the
-// changes returned, not with the size of the log.
+// Pull implements server.SyncService. It reads the index range of
+// op_scopes of the caller's area (seq > cursor), so its cost grows with the
+// changes returned, not with the size of the log. When the schema has
+// broadcast collections it also reads the "^" range of each area above
+// the caller's (documents issued to an ancestor, such as a warning to the
+// caller's village), each as its own bounded range, and merges them by
+// seq; all ranges are read in one read transaction, so no range can see a
+// commit another missed.
 func (s *SyncService) Pull(ctx context.Context, cur string, limit int) (*syncproto.PullResponse, error) {
 	p := server.PrincipalFrom(ctx)
 	if p == nil {
@@ -85,40 +92,96 @@ func (s *SyncService) Pull(ctx context.Context, cur string, limit int) (*syncpro
 		c.seq = got.seq
 	}
 	limit = clampLimit(limit)
-	rows, err := s.db.read.QueryContext(ctx, `SELECT o.seq, o.collection, o.body, u.username, o.received_at
-		FROM op_scopes s JOIN ops o ON o.seq = s.seq JOIN users u ON u.id = o.user_id
-		WHERE s.scope = ? AND s.seq > ? ORDER BY s.seq LIMIT ?`, p.AreaID, c.seq, limit+1)
-	if err != nil {
-		return nil, fmt.Errorf("pull: %w", err)
-	}
-	defer rows.Close()
-	readable := s.readable(p.Role)
-	n := 0
-	for rows.Next() {
-		if n == limit {
-			resp.HasMore = true
-			break
+	scopes := []string{p.AreaID}
+	if s.broadcast {
+		for _, id := range ancestorIDs(p.AreaPath) {
+			scopes = append(scopes, broadcastScope(id))
 		}
-		n++
-		var ch syncproto.Change
-		var collection, body string
-		if err := rows.Scan(&ch.ServerSeq, &collection, &body, &ch.User, &ch.ReceivedAt); err != nil {
+	}
+	tx, err := s.db.read.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return nil, err
+	}
+	defer tx.Rollback()
+	var rows []pulledOp
+	for _, scope := range scopes {
+		got, err := pullRange(ctx, tx, scope, c.seq, limit+1)
+		if err != nil {
 			return nil, err
 		}
-		c.seq = ch.ServerSeq
-		if !readable[collection] {
+		rows = append(rows, got...)
+	}
+	if len(scopes) > 1 {
+		// Each range is sorted and holds at most limit+1 rows, so the first
+		// limit rows of the merge are the first limit of the union.
+		slices.SortFunc(rows, func(a, b pulledOp) int { return cmp.Compare(a.seq, b.seq) })
+	}
+	if len(rows) > limit {
+		resp.HasMore = true
+		rows = rows[:limit]
+	}
+	readable := s.readable(p.Role)
+	for _, r := range rows {
+		c.seq = r.seq
+		if !readable[r.collection] {
 			continue
 		}
-		if err := json.Unmarshal([]byte(body), &ch.Op); err != nil {
-			return nil, fmt.Errorf("decode op %d: %w", ch.ServerSeq, err)
+		ch := syncproto.Change{ServerSeq: r.seq, User: r.user, ReceivedAt: r.receivedAt}
+		if err := json.Unmarshal([]byte(r.body), &ch.Op); err != nil {
+			return nil, fmt.Errorf("decode op %d: %w", r.seq, err)
 		}
 		resp.Changes = append(resp.Changes, ch)
 	}
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
 	resp.Cursor = c.String()
 	return resp, nil
+}
+
+// pulledOp is one op read by pullRange, not yet decoded.
+type pulledOp struct {
+	seq              int64
+	collection, body string
+	user             string
+	receivedAt       int64
+}
+
+// pullRange reads at most n ops of one scope after seq, in seq order: one
+// range of the op_scopes primary key.
+func pullRange(ctx context.Context, tx *sql.Tx, scope string, after int64, n int) ([]pulledOp, error) {
+	rows, err := tx.QueryContext(ctx, `SELECT o.seq, o.collection, o.body, u.username, o.received_at
+		FROM op_scopes s JOIN ops o ON o.seq = s.seq JOIN users u ON u.id = o.user_id
+		WHERE s.scope = ? AND s.seq > ? ORDER BY s.seq LIMIT ?`, scope, after, n)
+	if err != nil {
+		return nil, fmt.Errorf("pull %s: %w", scope, err)
+	}
+	defer rows.Close()
+	var out []pulledOp
+	for rows.Next() {
+		var r pulledOp
+		if err := rows.Scan(&r.seq, &r.collection, &r.body, &r.user, &r.receivedAt); err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
+// ancestorIDs returns the ids of the areas strictly above the area at
+// path, from the county down. (The area itself needs no "^" range: its own
+// scope already holds every document at or below it.)
+func ancestorIDs(path string) []string {
+	ids := pathIDs(path)
+	return ids[:len(ids)-1]
+}
+
+// ancestorPaths returns the paths of the areas strictly above the area at
+// path, from the county down.
+func ancestorPaths(path string) []string {
+	ids := ancestorIDs(path)
+	out := make([]string, len(ids))
+	for i := range ids {
+		out[i] = "/" + strings.Join(ids[:i+1], "/") + "/"
+	}
+	return out
 }
 
 // snapshotPage is the decoded page token of a snapshot.
@@ -133,7 +196,10 @@ type snapshotPage struct {
 // head and the first documents in one read transaction; the head becomes
 // the cursor the device pulls from afterwards, so nothing written during
 // the snapshot is missed (seeing it twice is harmless: merges are
-// idempotent). Deleted documents are left out.
+// idempotent). Deleted documents are left out. Pages run in (area path,
+// collection, id) order: first the live broadcast documents of the areas
+// above the caller's (their paths are prefixes of the caller's, so they
+// sort first), then every document at or below the caller's area.
 func (s *SyncService) Snapshot(ctx context.Context, page string, limit int) (*syncproto.SnapshotResponse, error) {
 	p := server.PrincipalFrom(ctx)
 	if p == nil {
@@ -169,43 +235,92 @@ func (s *SyncService) Snapshot(ctx context.Context, page string, limit int) (*sy
 	if err != nil {
 		return nil, err
 	}
-	rows, err := tx.QueryContext(ctx, `SELECT area_path, collection, id, state FROM docs
-		WHERE area_path LIKE ? ESCAPE '\' AND deleted = 0 AND (area_path, collection, id) > (?, ?, ?)
-		ORDER BY area_path, collection, id LIMIT ?`, likePrefix(area.Path), pg.AreaPath, pg.Collection, pg.ID, limit+1)
-	if err != nil {
-		return nil, fmt.Errorf("snapshot: %w", err)
-	}
-	defer rows.Close()
-	resp := &syncproto.SnapshotResponse{Protocol: syncproto.ProtocolVersion, Cursor: pg.Cursor, Docs: []syncproto.DocState{}, ServerHLC: s.clock.Now()}
 	readable := s.readable(p.Role)
-	n := 0
-	for rows.Next() {
-		if n == limit {
-			resp.HasMore = true
-			break
-		}
-		n++
-		var state string
-		if err := rows.Scan(&pg.AreaPath, &pg.Collection, &pg.ID, &state); err != nil {
+	docs, err := s.ancestorBroadcasts(ctx, tx, area, readable, pg, limit+1)
+	if err != nil {
+		return nil, err
+	}
+	if len(docs) <= limit {
+		more, err := snapshotDocs(ctx, tx, `area_path LIKE ? ESCAPE '\'`, []any{likePrefix(area.Path)}, pg, limit+1-len(docs))
+		if err != nil {
 			return nil, err
 		}
-		if !readable[pg.Collection] {
+		docs = append(docs, more...)
+	}
+	resp := &syncproto.SnapshotResponse{Protocol: syncproto.ProtocolVersion, Cursor: pg.Cursor, Docs: []syncproto.DocState{}, ServerHLC: s.clock.Now()}
+	if len(docs) > limit {
+		resp.HasMore = true
+		docs = docs[:limit]
+	}
+	for _, d := range docs {
+		pg.AreaPath, pg.Collection, pg.ID = d.areaPath, d.collection, d.id
+		if !readable[d.collection] {
 			continue
 		}
-		var d syncproto.DocState
-		if err := json.Unmarshal([]byte(state), &d); err != nil {
-			return nil, fmt.Errorf("decode doc %s/%s: %w", pg.Collection, pg.ID, err)
+		var st syncproto.DocState
+		if err := json.Unmarshal([]byte(d.state), &st); err != nil {
+			return nil, fmt.Errorf("decode doc %s/%s: %w", d.collection, d.id, err)
 		}
-		resp.Docs = append(resp.Docs, d)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, err
+		resp.Docs = append(resp.Docs, st)
 	}
 	if resp.HasMore {
 		b, _ := json.Marshal(pg)
 		resp.Next = base64.RawURLEncoding.EncodeToString(b)
 	}
 	return resp, nil
+}
+
+// snapshotDoc is a document row read for a snapshot, not yet decoded.
+type snapshotDoc struct {
+	areaPath, collection, id, state string
+}
+
+// ancestorBroadcasts reads at most n live documents of readable broadcast
+// collections whose area is strictly above area, after the page key.
+func (s *SyncService) ancestorBroadcasts(ctx context.Context, tx *sql.Tx, area *server.Area, readable map[string]bool, pg snapshotPage, n int) ([]snapshotDoc, error) {
+	paths := ancestorPaths(area.Path)
+	var cols []string
+	for _, c := range s.schema.Collections() {
+		if c.Broadcast && readable[c.Name] {
+			cols = append(cols, c.Name)
+		}
+	}
+	if !s.broadcast || len(paths) == 0 || len(cols) == 0 {
+		return nil, nil
+	}
+	var args []any
+	for _, p := range paths {
+		args = append(args, p)
+	}
+	for _, c := range cols {
+		args = append(args, c)
+	}
+	where := `area_path IN (?` + strings.Repeat(`, ?`, len(paths)-1) + `) AND collection IN (?` + strings.Repeat(`, ?`, len(cols)-1) + `)`
+	return snapshotDocs(ctx, tx, where, args, pg, n)
+}
+
+// snapshotDocs reads at most n live documents matching where, after the
+// page key, in (area path, collection, id) order.
+func snapshotDocs(ctx context.Context, tx *sql.Tx, where string, args []any, pg snapshotPage, n int) ([]snapshotDoc, error) {
+	if n <= 0 {
+		return nil, nil
+	}
+	rows, err := tx.QueryContext(ctx, `SELECT area_path, collection, id, state FROM docs
+		WHERE `+where+` AND deleted = 0 AND (area_path, collection, id) > (?, ?, ?)
+		ORDER BY area_path, collection, id LIMIT ?`, append(args, pg.AreaPath, pg.Collection, pg.ID, n)...)
+	if err != nil {
+		return nil, fmt.Errorf("snapshot: %w", err)
+	}
+	defer rows.Close()
+	var out []snapshotDoc
+	for rows.Next() {
+		var d snapshotDoc
+		if err := rows.Scan(&d.areaPath, &d.collection, &d.id, &d.state); err != nil {
+			return nil, err
+		}
+		out = append(out, d)
+	}
+	return out, rows.Err()
 }
 
 // Conflicts implements server.SyncService.

@@ -1,0 +1,182 @@
+package sqlite
+
+import (
+	"cmp"
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/gridsync/gridsync/server"
+	"github.com/gridsync/gridsync/syncproto"
+)
+
+// DomainService implements server.DomainService: read-only views over the
+// synced documents, the policy and the domain's own tables. Its writes
+// happen in the sync engine, through the rules (domainRules).
+type DomainService struct {
+	db *DB
+}
+
+// NewDomainService returns a DomainService on db.
+func NewDomainService(db *DB) *DomainService { return &DomainService{db: db} }
+
+var _ server.DomainService = (*DomainService)(nil)
+
+// scope returns the caller and the area a view is for: areaID ("" = the
+// caller's own area), which must lie inside the caller's area. An area
+// outside it is ENOTFOUND, like a missing one.
+func (s *DomainService) scope(ctx context.Context, areaID string) (*server.Principal, *server.Area, error) {
+	p := server.PrincipalFrom(ctx)
+	if p == nil {
+		return nil, nil, server.Errorf(server.EUNAUTHORIZED, "not logged in")
+	}
+	if areaID == "" {
+		areaID = p.AreaID
+	}
+	a, err := findArea(ctx, s.db.read, areaID)
+	if err != nil {
+		return nil, nil, err
+	}
+	if !server.Covers(p.AreaPath, a.Path) {
+		return nil, nil, server.Errorf(server.ENOTFOUND, "area %q not found", areaID)
+	}
+	return p, a, nil
+}
+
+// now returns at, or the database clock's now when at is zero.
+func (s *DomainService) now(at time.Time) time.Time {
+	if at.IsZero() {
+		return s.db.Now()
+	}
+	return at
+}
+
+// policyFor returns the policy of the nearest area at or above the area at
+// path that has one, or server.DefaultPolicy.
+func policyFor(ctx context.Context, q queryer, path string) (server.Policy, error) {
+	var body string
+	err := q.QueryRowContext(ctx, `SELECT p.body FROM policies p JOIN areas a ON a.id = p.area_id
+		WHERE substr(?, 1, length(a.path)) = a.path ORDER BY length(a.path) DESC LIMIT 1`, path).Scan(&body)
+	if errors.Is(err, sql.ErrNoRows) {
+		return server.DefaultPolicy(), nil
+	} else if err != nil {
+		return server.Policy{}, fmt.Errorf("policy: %w", err)
+	}
+	return server.ParsePolicy([]byte(body))
+}
+
+// policies memoizes policyFor by area within one view.
+type policies struct {
+	q      queryer
+	byArea map[string]server.Policy
+}
+
+func newPolicies(q queryer) *policies { return &policies{q: q, byArea: map[string]server.Policy{}} }
+
+func (ps *policies) of(ctx context.Context, path string) (server.Policy, error) {
+	if p, ok := ps.byArea[path]; ok {
+		return p, nil
+	}
+	p, err := policyFor(ctx, ps.q, path)
+	if err != nil {
+		return p, err
+	}
+	ps.byArea[path] = p
+	return p, nil
+}
+
+// strValue returns a string field of a document ("" if unset).
+func strValue(st *syncproto.DocState, field string) string {
+	raw, _ := st.Value(field)
+	var v string
+	json.Unmarshal(raw, &v)
+	return v
+}
+
+// intValue returns an integer or time field of a document.
+func intValue(st *syncproto.DocState, field string) (int64, bool) {
+	raw, ok := st.Value(field)
+	if !ok {
+		return 0, false
+	}
+	var v int64
+	return v, json.Unmarshal(raw, &v) == nil
+}
+
+// boolValue returns a bool field of a document (false if unset).
+func boolValue(st *syncproto.DocState, field string) bool {
+	raw, _ := st.Value(field)
+	return string(raw) == "true"
+}
+
+// Tasks implements server.InspectionService.
+func (s *DomainService) Tasks(ctx context.Context, q server.TaskQuery) ([]*server.Task, error) {
+	_, area, err := s.scope(ctx, q.AreaID)
+	if err != nil {
+		return nil, err
+	}
+	for _, st := range q.Statuses {
+		if !slices.Contains([]server.CheckStatus{server.CheckOK, server.CheckDue, server.CheckOverdue, server.CheckNever}, st) {
+			return nil, server.Errorf(server.EINVALID, "unknown status %q (ok, due, overdue, never)", st)
+		}
+	}
+	now := s.now(q.At)
+	tx, err := s.db.read.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return nil, err
+	}
+	defer tx.Rollback()
+	sites, err := siteChecks(ctx, tx, area.Path)
+	if err != nil {
+		return nil, err
+	}
+	pol := newPolicies(tx)
+	var out []*server.Task
+	for _, sc := range sites {
+		t, err := sc.task(ctx, pol, now)
+		if err != nil {
+			return nil, err
+		}
+		if len(q.Statuses) == 0 || slices.Contains(q.Statuses, t.Status) {
+			out = append(out, t)
+		}
+	}
+	slices.SortStableFunc(out, compareTasks)
+	return out, nil
+}
+
+// urgency orders statuses for the task list.
+var urgency = map[server.CheckStatus]int{server.CheckOverdue: 0, server.CheckNever: 1, server.CheckDue: 2, server.CheckOK: 3}
+
+// compareTasks orders the most urgent first: by status, then the longest
+// overdue (the oldest check) first, then by name.
+func compareTasks(a, b *server.Task) int {
+	return cmp.Or(
+		cmp.Compare(urgency[a.Status], urgency[b.Status]),
+		cmp.Compare(b.AgeDays-b.IntervalDays, a.AgeDays-a.IntervalDays),
+		strings.Compare(a.SiteName, b.SiteName),
+		strings.Compare(a.SiteID, b.SiteID),
+	)
+}
+
+// task computes a site's task at now.
+func (sc *siteCheck) task(ctx context.Context, pol *policies, now time.Time) (*server.Task, error) {
+	p, err := pol.of(ctx, sc.areaPath)
+	if err != nil {
+		return nil, err
+	}
+	interval := p.CheckIntervalDaysFor(sc.kind, sc.risk)
+	c := server.CheckSite(sc.last, interval, now)
+	t := &server.Task{SiteID: sc.id, SiteName: sc.name, Kind: sc.kind, RiskLevel: sc.risk, AreaID: sc.areaID, Address: sc.address,
+		IntervalDays: interval, Status: c.Status, AgeDays: c.AgeDays, LastInspection: sc.lastInspection}
+	if !sc.last.IsZero() {
+		last, due := sc.last, c.DueAt
+		t.LastCheckedAt, t.DueAt = &last, &due
+	}
+	return t, nil
+}
