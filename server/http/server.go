@@ -41,6 +41,9 @@ type Services struct {
 	Auth  server.AuthService
 	Areas server.AreaService
 	Sync  server.SyncService
+	// Domain serves the inspection domain's views (checklists, tasks,
+	// coverage, overdue hazards, warning acknowledgements, incidents).
+	Domain server.DomainService
 	// Web is the station dashboard (server/web), served at "/"; nil
 	// serves the API alone.
 	Web http.Handler
@@ -97,6 +100,7 @@ func (s *Server) routes() {
 	v1.GET("/me", s.me, s.authenticate)
 	v1.POST("/devices/:id/revoke", s.revokeDevice, s.authenticate)
 	s.syncRoutes(v1)
+	s.domainRoutes(v1)
 
 	if s.svc.Web != nil {
 		// Every other path is the dashboard's, except under /v1/, where an
