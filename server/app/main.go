@@ -32,6 +32,7 @@ import (
 	"github.com/gridsync/gridsync/server/blob"
 	gshttp "github.com/gridsync/gridsync/server/http"
 	"github.com/gridsync/gridsync/server/jwt"
+	"github.com/gridsync/gridsync/server/minio"
 	"github.com/gridsync/gridsync/server/sqlite"
 	"github.com/gridsync/gridsync/server/web"
 	"github.com/gridsync/gridsync/syncproto"
@@ -54,6 +55,10 @@ type Main struct {
 	sync *sqlite.SyncService
 	http *gshttp.Server
 	ln   net.Listener
+
+	// photos receives and serves photo evidence; its background loop
+	// stores what the blob store refused while down.
+	photos *sqlite.PhotoService
 }
 
 // NewMain returns a Main writing to the process's stdout and stderr.
@@ -183,12 +188,25 @@ func (m *Main) serve(ctx context.Context) error {
 		}
 	}
 	areas := sqlite.NewAreaService(m.db)
-	dashboard, err := m.dashboard(auth, areas)
+	blobs, err := m.openBlobs(ctx)
 	if err != nil {
 		return err
 	}
-	m.http = gshttp.NewServer(m.Log, gshttp.Services{Auth: auth, Areas: areas, Sync: m.sync, Domain: sqlite.NewDomainService(m.db), Web: dashboard},
-		map[string]gshttp.Pinger{"database": m.db})
+	if m.photos, err = sqlite.NewPhotoService(m.db, sqlite.PhotoOptions{Blobs: blobs, Dir: m.Config.UploadDir(),
+		Log:    m.Log.With(slog.String("component", "photos")),
+		Checks: server.PhotoChecks{MaxDistance: m.Config.PhotoMaxDistance, TimeWindow: m.Config.PhotoTimeWindow}}); err != nil {
+		return err
+	}
+	ready := map[string]gshttp.Pinger{"database": m.db}
+	if p, ok := blobs.(blob.Pinger); ok {
+		ready["blobs"] = p
+	}
+	dashboard, err := m.dashboard(auth, areas, blobs)
+	if err != nil {
+		return err
+	}
+	m.http = gshttp.NewServer(m.Log, gshttp.Services{Auth: auth, Areas: areas, Sync: m.sync, Domain: sqlite.NewDomainService(m.db), Photos: m.photos, Web: dashboard},
+		ready)
 	if m.ln, err = net.Listen("tcp", m.Config.Addr); err != nil {
 		return err
 	}
@@ -214,13 +232,27 @@ func (m *Main) serve(ctx context.Context) error {
 	return <-errc
 }
 
-// dashboard builds the station dashboard (server/web) on the same
-// services as the API. Photos are read from the local blob folder.
-func (m *Main) dashboard(auth server.AuthService, areas server.AreaService) (*web.Handler, error) {
-	blobs, err := blob.NewFolder(m.Config.BlobDir())
+// openBlobs opens the photo store the configuration names: the local
+// folder DATA/blobs, or a MinIO bucket. The secret key is never logged.
+func (m *Main) openBlobs(ctx context.Context) (blob.Store, error) {
+	if m.Config.Blob == "minio" {
+		s, err := minio.Open(ctx, m.Config.MinIO)
+		if err != nil {
+			return nil, fmt.Errorf("photo store: %w", err)
+		}
+		m.Log.Info("photo store: minio", slog.String("endpoint", m.Config.MinIO.Endpoint), slog.String("bucket", m.Config.MinIO.Bucket))
+		return s, nil
+	}
+	s, err := blob.NewFolder(m.Config.BlobDir())
 	if err != nil {
 		return nil, fmt.Errorf("photo folder: %w", err)
 	}
+	return s, nil
+}
+
+// dashboard builds the station dashboard (server/web) on the same
+// services as the API, reading photos from the same store.
+func (m *Main) dashboard(auth server.AuthService, areas server.AreaService, blobs blob.Store) (*web.Handler, error) {
 	dash := sqlite.NewDashboardService(m.db)
 	return web.New(web.Services{Auth: auth, Areas: areas, Sync: m.sync, Dashboard: dash, Sessions: dash, Blobs: blobs,
 		Schema: syncproto.DefaultSchema()}, web.Options{Log: m.Log.With(slog.String("component", "web"))})
@@ -324,6 +356,9 @@ func (m *Main) Addr() string {
 // Close stops the sync writer (finishing queued pushes) and closes the
 // database cleanly (WAL checkpointed).
 func (m *Main) Close() error {
+	if m.photos != nil {
+		m.photos.Close()
+	}
 	if m.sync != nil {
 		m.sync.Close()
 	}

@@ -25,6 +25,16 @@ var statusOf = map[string]int{
 	server.ERATELIMITED:  http.StatusTooManyRequests,
 	server.EUNAVAILABLE:  http.StatusServiceUnavailable,
 	server.EINTERNAL:     http.StatusInternalServerError,
+	// Photo uploads (tus) and downloads.
+	server.EHASHMISMATCH: http.StatusUnprocessableEntity,
+	server.ECHECKSUM:     460, // tus checksum extension: "Checksum Mismatch"
+	server.EOFFSET:       http.StatusConflict,
+	server.EPHOTOTYPE:    http.StatusUnsupportedMediaType,
+	server.EMEDIATYPE:    http.StatusUnsupportedMediaType,
+	server.EQUOTA:        http.StatusTooManyRequests,
+	server.ELOCKED:       http.StatusLocked,
+	server.EVERSION:      http.StatusPreconditionFailed,
+	server.ENOTHUMB:      http.StatusNotFound,
 }
 
 // codeOfStatus maps statuses produced by echo itself (unknown route, wrong

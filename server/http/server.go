@@ -41,6 +41,8 @@ type Services struct {
 	Auth  server.AuthService
 	Areas server.AreaService
 	Sync  server.SyncService
+	// Photos receives (tus uploads) and serves photo evidence.
+	Photos server.PhotoService
 	// Domain serves the inspection domain's views (checklists, tasks,
 	// coverage, overdue hazards, warning acknowledgements, incidents).
 	Domain server.DomainService
@@ -100,6 +102,8 @@ func (s *Server) routes() {
 	v1.GET("/me", s.me, s.authenticate)
 	v1.POST("/devices/:id/revoke", s.revokeDevice, s.authenticate)
 	s.syncRoutes(v1)
+	s.uploadRoutes(v1)
+	s.blobRoutes(v1)
 	s.domainRoutes(v1)
 
 	if s.svc.Web != nil {

@@ -4,11 +4,14 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -18,7 +21,6 @@ import (
 	"github.com/xuri/excelize/v2"
 
 	"github.com/gridsync/gridsync/server/app/apptest"
-	"github.com/gridsync/gridsync/server/blob"
 	"github.com/gridsync/gridsync/syncproto"
 )
 
@@ -120,12 +122,32 @@ func screenshot(t *testing.T, ctx context.Context, name string) {
 	}
 }
 
-func putPhoto(t *testing.T, store blob.Store, b []byte) string {
+// putPhoto uploads a photo as a phone does (tus POST, then PATCH), so the
+// server records its arrival.
+func putPhoto(t *testing.T, d *testDevice, b []byte) string {
 	t.Helper()
 	sum := sha256.Sum256(b)
 	sha := hex.EncodeToString(sum[:])
-	if err := store.Put(context.Background(), blob.PrefixPhoto+sha, bytes.NewReader(b), int64(len(b)), "image/png"); err != nil {
-		t.Fatal(err)
+	tus := func(method, path string, body []byte, headers ...string) *http.Response {
+		req, _ := http.NewRequest(method, d.url+path, bytes.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+d.token)
+		req.Header.Set("Tus-Resumable", "1.0.0")
+		for i := 0; i < len(headers); i += 2 {
+			req.Header.Set(headers[i], headers[i+1])
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp
+	}
+	resp := tus("POST", "/v1/uploads", nil, "Upload-Length", strconv.Itoa(len(b)), "Upload-Metadata", "sha256 "+base64.StdEncoding.EncodeToString([]byte(sha)))
+	if resp.StatusCode != http.StatusCreated {
+		t.Fatalf("upload photo: POST %d", resp.StatusCode)
+	}
+	if resp := tus("PATCH", resp.Header.Get("Location"), b, "Content-Type", "application/offset+octet-stream", "Upload-Offset", "0"); resp.StatusCode != http.StatusNoContent {
+		t.Fatalf("upload photo: PATCH %d", resp.StatusCode)
 	}
 	return sha
 }
@@ -150,15 +172,11 @@ func TestDashboard(t *testing.T) {
 	chrome := chromiumPath(t)
 	srv := apptest.Start(t)
 	base := srv.URL()
-	store, err := blob.NewFolder(filepath.Join(srv.DataDir(), "blobs"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	beforeSHA := putPhoto(t, store, testPhoto(1, "before"))
-	afterSHA := putPhoto(t, store, testPhoto(3, "after"))
 
 	// Phones sync what the grid workers found.
 	w111 := loginDevice(t, base, "worker-1-1-1", "phone-worker-1-1-1")
+	beforeSHA := putPhoto(t, w111, testPhoto(1, "before"))
+	afterSHA := putPhoto(t, w111, testPhoto(3, "after"))
 	w112 := loginDevice(t, base, "worker-1-1-2", "phone-worker-1-1-2")
 	w121 := loginDevice(t, base, "worker-1-2-1", "phone-worker-1-2-1")
 	w131 := loginDevice(t, base, "worker-1-3-1", "phone-worker-1-3-1")

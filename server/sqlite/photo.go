@@ -1,0 +1,925 @@
+package sqlite
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"github.com/gridsync/gridsync/server"
+	"github.com/gridsync/gridsync/server/blob"
+	"github.com/gridsync/gridsync/server/exif"
+)
+
+// Tuning of the photo service.
+const (
+	// DefaultPhotoRetry is how often the background loop retries storing
+	// complete uploads, makes missing thumbnails and removes expired
+	// uploads.
+	DefaultPhotoRetry = 15 * time.Second
+	// checkpointBytes: a long PATCH fsyncs and records its offset every
+	// this many bytes, so a server crash mid-chunk loses at most this much.
+	checkpointBytes = 1 << 20
+	// lockWait bounds how long a request waits for another request (or the
+	// background loop) to release an upload; then ELOCKED.
+	lockWait = 15 * time.Second
+	// storeTimeout bounds one blob store call of the finishing step.
+	storeTimeout = 2 * time.Minute
+	// sweepBatch bounds the uploads and thumbnails one sweep handles.
+	sweepBatch = 50
+)
+
+// chinaTime is the zone of EXIF times without an offset: the product's
+// phones are set to China Standard Time (no daylight saving).
+var chinaTime = time.FixedZone("CST", 8*3600)
+
+// PhotoOptions configures a PhotoService.
+type PhotoOptions struct {
+	// Blobs stores the photos and thumbnails.
+	Blobs blob.Store
+	// Dir holds partial uploads (<id>.part); created if missing.
+	Dir string
+	Log *slog.Logger
+	// Checks are the thresholds of the capture checks.
+	Checks server.PhotoChecks
+	// Zone reads EXIF times that carry no offset (nil: UTC+8).
+	Zone *time.Location
+	// RetryInterval is the background loop's period (0: DefaultPhotoRetry).
+	RetryInterval time.Duration
+}
+
+// PhotoService implements server.PhotoService on SQLite, a folder of
+// partial uploads and a blob.Store. A background loop finishes what a
+// request could not (the blob store was down), makes thumbnails and removes
+// expired uploads; Close stops it.
+type PhotoService struct {
+	db     *DB
+	blobs  blob.Store
+	dir    string
+	log    *slog.Logger
+	checks server.PhotoChecks
+	zone   *time.Location
+	retry  time.Duration
+
+	mu    sync.Mutex
+	locks map[string]*keyLock
+
+	kick   chan struct{}
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+var _ server.PhotoService = (*PhotoService)(nil)
+
+// keyLock is held by the one request (or the background loop) working on
+// an upload or making a thumbnail.
+type keyLock struct {
+	interrupt func() // makes the holder's blocked body read fail; may be nil
+	released  chan struct{}
+}
+
+// NewPhotoService opens the upload folder and starts the background loop.
+func NewPhotoService(db *DB, opts PhotoOptions) (*PhotoService, error) {
+	if opts.Blobs == nil || opts.Dir == "" {
+		return nil, errors.New("photo service: blob store and upload folder are required")
+	}
+	if err := os.MkdirAll(opts.Dir, 0o700); err != nil {
+		return nil, fmt.Errorf("upload folder: %w", err)
+	}
+	s := &PhotoService{db: db, blobs: opts.Blobs, dir: opts.Dir, log: opts.Log, checks: opts.Checks, zone: opts.Zone,
+		retry: opts.RetryInterval, locks: map[string]*keyLock{}, kick: make(chan struct{}, 1), done: make(chan struct{})}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	if s.zone == nil {
+		s.zone = chinaTime
+	}
+	if s.retry <= 0 {
+		s.retry = DefaultPhotoRetry
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	s.cancel = cancel
+	go s.loop(ctx)
+	return s, nil
+}
+
+// Close stops the background loop and waits for it.
+func (s *PhotoService) Close() error {
+	s.cancel()
+	<-s.done
+	return nil
+}
+
+// acquire takes the lock of key. If another request holds it, that request
+// is interrupted (its body read fails) and waited for, up to lockWait.
+func (s *PhotoService) acquire(ctx context.Context, key string, interrupt func()) (release func(), err error) {
+	deadline := time.NewTimer(lockWait)
+	defer deadline.Stop()
+	for {
+		s.mu.Lock()
+		held, ok := s.locks[key]
+		if !ok {
+			l := &keyLock{interrupt: interrupt, released: make(chan struct{})}
+			s.locks[key] = l
+			s.mu.Unlock()
+			return func() {
+				s.mu.Lock()
+				delete(s.locks, key)
+				s.mu.Unlock()
+				close(l.released)
+			}, nil
+		}
+		s.mu.Unlock()
+		if held.interrupt != nil {
+			held.interrupt()
+		}
+		select {
+		case <-held.released:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-deadline.C:
+			return nil, server.Errorf(server.ELOCKED, "another request is still working on this upload: retry shortly")
+		}
+	}
+}
+
+// tryAcquire takes the lock of key if it is free.
+func (s *PhotoService) tryAcquire(key string) (release func(), ok bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, held := s.locks[key]; held {
+		return nil, false
+	}
+	l := &keyLock{released: make(chan struct{})}
+	s.locks[key] = l
+	return func() {
+		s.mu.Lock()
+		delete(s.locks, key)
+		s.mu.Unlock()
+		close(l.released)
+	}, true
+}
+
+// partPath is where an upload's bytes go; ids are 32 hex digits (checked
+// by validUploadID before any path is built).
+func (s *PhotoService) partPath(id string) string { return filepath.Join(s.dir, id+".part") }
+
+func validUploadID(id string) bool {
+	if len(id) != 32 {
+		return false
+	}
+	_, err := hex.DecodeString(id)
+	return err == nil && strings.ToLower(id) == id
+}
+
+// CreateUpload implements server.PhotoService.
+func (s *PhotoService) CreateUpload(ctx context.Context, nu server.NewUpload) (*server.Upload, error) {
+	p, err := caller(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if err := validateNewUpload(nu); err != nil {
+		return nil, err
+	}
+	id := hex.EncodeToString(randomBytes(16))
+	tx, err := s.db.beginTx(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer tx.Rollback()
+	var n int
+	var bytes int64
+	if err := tx.QueryRowContext(ctx, `SELECT count(*), COALESCE(sum(length), 0) FROM uploads WHERE user_id = ? AND state != 'stored'`,
+		p.UserID).Scan(&n, &bytes); err != nil {
+		return nil, fmt.Errorf("upload quota: %w", err)
+	}
+	if n >= server.MaxOpenUploads {
+		return nil, &server.Error{Code: server.EQUOTA, Message: fmt.Sprintf("%d unfinished uploads: finish or terminate some first", n),
+			Details: map[string]any{"max_uploads": server.MaxOpenUploads}}
+	}
+	if bytes+nu.Length > server.MaxOpenUploadBytes {
+		return nil, &server.Error{Code: server.EQUOTA, Message: fmt.Sprintf("unfinished uploads would hold %d bytes, over %d: finish or terminate some first", bytes+nu.Length, server.MaxOpenUploadBytes),
+			Details: map[string]any{"max_bytes": server.MaxOpenUploadBytes}}
+	}
+	u := &server.Upload{ID: id, UserID: p.UserID, DeviceID: p.DeviceID, SHA256: nu.SHA256, Length: nu.Length, Filename: nu.Filename,
+		Doc: nu.Doc, State: server.UploadOpen, CreatedAt: tx.now, ExpiresAt: tx.now.Add(server.UploadTTL)}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO uploads (id, user_id, device_id, sha256, length, filename, doc, created_at, expires_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`, u.ID, u.UserID, u.DeviceID, u.SHA256, u.Length, u.Filename, u.Doc, ms(u.CreatedAt), ms(u.ExpiresAt)); err != nil {
+		return nil, fmt.Errorf("insert upload: %w", err)
+	}
+	// The file exists (and its directory entry is durable) before the
+	// upload does, so a PATCH never finds an upload without its file.
+	if err := createPart(s.partPath(id)); err != nil {
+		return nil, fmt.Errorf("create upload file: %w", err)
+	}
+	if err := tx.Commit(); err != nil {
+		os.Remove(s.partPath(id))
+		return nil, fmt.Errorf("commit upload: %w", err)
+	}
+	u.CreatedAt, u.ExpiresAt = u.CreatedAt.UTC(), u.ExpiresAt.UTC()
+	return u, nil
+}
+
+func randomBytes(n int) []byte {
+	b := make([]byte, n)
+	rand.Read(b) // never fails (crypto/rand)
+	return b
+}
+
+func validateNewUpload(nu server.NewUpload) error {
+	switch {
+	case !server.ValidSHA256(nu.SHA256):
+		return server.Errorf(server.EINVALID, "sha256 must be 64 lowercase hex digits, the SHA-256 of the photo")
+	case nu.Length <= 0:
+		return server.Errorf(server.EINVALID, "length must be at least 1 byte")
+	case nu.Length > server.MaxPhotoSize:
+		return &server.Error{Code: server.ETOOLARGE, Message: fmt.Sprintf("photo of %d bytes is over the limit of %d", nu.Length, server.MaxPhotoSize),
+			Details: map[string]any{"max_size": server.MaxPhotoSize}}
+	case len(nu.Filename) > server.MaxFilenameLen || !utf8.ValidString(nu.Filename) || strings.ContainsFunc(nu.Filename, isControl):
+		return server.Errorf(server.EINVALID, "filename must be at most %d bytes of printable UTF-8", server.MaxFilenameLen)
+	}
+	if nu.Doc != "" {
+		col, id, ok := strings.Cut(nu.Doc, "/")
+		if !ok || col == "" || id == "" || len(nu.Doc) > 200 || strings.ContainsFunc(nu.Doc, isControl) || strings.Contains(id, "/") {
+			return server.Errorf(server.EINVALID, `doc must be "collection/id"`)
+		}
+	}
+	return nil
+}
+
+func isControl(r rune) bool { return r < 0x20 || r == 0x7f }
+
+// createPart creates an empty upload file and makes its directory entry
+// durable.
+func createPart(path string) error {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+	if err != nil {
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	return syncDir(filepath.Dir(path))
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	if err := d.Sync(); err != nil {
+		d.Close()
+		return err
+	}
+	return d.Close()
+}
+
+const uploadColumns = `id, user_id, device_id, sha256, length, offset, filename, doc, state, mime, created_at, expires_at`
+
+func scanUpload(row interface{ Scan(...any) error }) (*server.Upload, error) {
+	var u server.Upload
+	var created, expires int64
+	if err := row.Scan(&u.ID, &u.UserID, &u.DeviceID, &u.SHA256, &u.Length, &u.Offset, &u.Filename, &u.Doc, &u.State, &u.MIME,
+		&created, &expires); err != nil {
+		return nil, err
+	}
+	u.CreatedAt, u.ExpiresAt = fromMS(created), fromMS(expires)
+	return &u, nil
+}
+
+// load reads one upload of the user (userID 0: anyone's, for the
+// background loop). Another user's upload is ENOTFOUND, like a missing one.
+func (s *PhotoService) load(ctx context.Context, id string, userID int64) (*server.Upload, error) {
+	u, err := scanUpload(s.db.read.QueryRowContext(ctx, `SELECT `+uploadColumns+` FROM uploads WHERE id = ?`, id))
+	if errors.Is(err, sql.ErrNoRows) || (err == nil && userID != 0 && u.UserID != userID) {
+		return nil, server.Errorf(server.ENOTFOUND, "upload %s not found (finished long ago, expired or terminated): start a new one", id)
+	} else if err != nil {
+		return nil, fmt.Errorf("load upload %s: %w", id, err)
+	}
+	return u, nil
+}
+
+// Upload implements server.PhotoService.
+func (s *PhotoService) Upload(ctx context.Context, id string) (*server.Upload, error) {
+	p, err := caller(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if !validUploadID(id) {
+		return nil, server.Errorf(server.ENOTFOUND, "upload %.40q not found", id)
+	}
+	release, err := s.acquire(ctx, id, nil)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
+	u, err := s.load(ctx, id, p.UserID)
+	if err != nil {
+		return nil, err
+	}
+	if u, err = s.repairOffset(ctx, u); err != nil {
+		return nil, err
+	}
+	return s.finish(ctx, u)
+}
+
+// repairOffset lowers an open upload's offset to the bytes its file really
+// holds. That only happens when the file lost data behind SQLite's back
+// (a restored backup); the device then resends from there.
+func (s *PhotoService) repairOffset(ctx context.Context, u *server.Upload) (*server.Upload, error) {
+	if u.State != server.UploadOpen || u.Offset == 0 {
+		return u, nil
+	}
+	fi, err := os.Stat(s.partPath(u.ID))
+	size := int64(0)
+	switch {
+	case err == nil:
+		size = fi.Size()
+	case !errors.Is(err, fs.ErrNotExist):
+		return nil, fmt.Errorf("upload file: %w", err)
+	}
+	if size >= u.Offset {
+		return u, nil
+	}
+	s.log.WarnContext(ctx, "upload file shorter than its recorded offset; resuming from the file", slog.String("upload", u.ID),
+		slog.Int64("offset", u.Offset), slog.Int64("file", size))
+	if err := createPartIfMissing(s.partPath(u.ID)); err != nil {
+		return nil, err
+	}
+	u.Offset = size
+	return u, s.saveOffset(ctx, u)
+}
+
+func createPartIfMissing(path string) error {
+	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+		return createPart(path)
+	}
+	return nil
+}
+
+// saveOffset records an upload's offset and moves its expiry on: uploads
+// expire after UploadTTL without progress.
+func (s *PhotoService) saveOffset(ctx context.Context, u *server.Upload) error {
+	ctx = context.WithoutCancel(ctx) // bytes already on disk are recorded even if the device is gone
+	tx, err := s.db.beginTx(ctx)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	u.ExpiresAt = tx.now.Add(server.UploadTTL).UTC()
+	if _, err := tx.ExecContext(ctx, `UPDATE uploads SET offset = ?, expires_at = ? WHERE id = ?`, u.Offset, ms(u.ExpiresAt), u.ID); err != nil {
+		return fmt.Errorf("save upload offset: %w", err)
+	}
+	return tx.Commit()
+}
+
+// WriteUpload implements server.PhotoService.
+func (s *PhotoService) WriteUpload(ctx context.Context, id string, c server.Chunk) (*server.Upload, error) {
+	p, err := caller(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if !validUploadID(id) {
+		return nil, server.Errorf(server.ENOTFOUND, "upload %.40q not found", id)
+	}
+	release, err := s.acquire(ctx, id, c.Interrupt)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
+	u, err := s.load(ctx, id, p.UserID)
+	if err != nil {
+		return nil, err
+	}
+	if u, err = s.repairOffset(ctx, u); err != nil {
+		return nil, err
+	}
+	if c.Offset != u.Offset {
+		return u, &server.Error{Code: server.EOFFSET, Message: fmt.Sprintf("chunk starts at %d, the upload is at %d: resume from there", c.Offset, u.Offset),
+			Details: map[string]any{"offset": u.Offset}}
+	}
+	if u.State != server.UploadOpen || u.Offset == u.Length {
+		// Every byte is in already: this is a retry of the last chunk whose
+		// reply was lost, or of a finish the blob store refused.
+		if n, _ := io.ReadFull(c.Body, make([]byte, 1)); n > 0 {
+			return u, server.Errorf(server.ETOOLARGE, "the upload already has all %d bytes", u.Length)
+		}
+		return s.finish(ctx, u)
+	}
+	start := u.Offset
+	if err := s.writeChunk(ctx, u, c); err != nil {
+		return u, err
+	}
+	if start < server.SniffLen && (u.Offset >= server.SniffLen || u.Offset == u.Length) {
+		if err := s.sniffEarly(ctx, u); err != nil {
+			return nil, err
+		}
+	}
+	if u.Offset < u.Length {
+		return u, nil
+	}
+	return s.finish(ctx, u)
+}
+
+// writeChunk appends c.Body to the upload's file at u.Offset and advances
+// u.Offset (on disk and in the database) by the bytes kept.
+func (s *PhotoService) writeChunk(ctx context.Context, u *server.Upload, c server.Chunk) error {
+	f, err := os.OpenFile(s.partPath(u.ID), os.O_RDWR, 0)
+	if err != nil {
+		return fmt.Errorf("open upload file: %w", err)
+	}
+	defer f.Close()
+	// Bytes past the recorded offset are the unrecorded tail of a chunk
+	// that broke off (or failed its checksum): drop them.
+	if err := f.Truncate(u.Offset); err != nil {
+		return fmt.Errorf("truncate upload file: %w", err)
+	}
+	if _, err := f.Seek(u.Offset, io.SeekStart); err != nil {
+		return err
+	}
+	body := io.LimitReader(c.Body, u.Length-u.Offset)
+	if c.Checksum != nil {
+		return s.writeVerified(ctx, f, u, body, c)
+	}
+	buf := make([]byte, 64<<10)
+	var pending int64 // written, not yet synced and recorded
+	commit := func() error {
+		if pending == 0 {
+			return nil
+		}
+		if err := f.Sync(); err != nil {
+			return fmt.Errorf("sync upload file: %w", err)
+		}
+		u.Offset += pending
+		pending = 0
+		return s.saveOffset(ctx, u)
+	}
+	var readErr error
+	for {
+		n, err := body.Read(buf)
+		if n > 0 {
+			if _, werr := f.Write(buf[:n]); werr != nil {
+				return fmt.Errorf("write upload file: %w", werr)
+			}
+			pending += int64(n)
+			if pending >= checkpointBytes {
+				if err := commit(); err != nil {
+					return err
+				}
+			}
+		}
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			readErr = err
+			break
+		}
+	}
+	// Whatever arrived is kept, also when the body broke off: that is
+	// what lets a 2G upload resume instead of restart.
+	if err := commit(); err != nil {
+		return err
+	}
+	if readErr != nil {
+		return bodyError(readErr, u)
+	}
+	return s.checkNoExtra(c.Body, u)
+}
+
+// writeVerified writes a chunk that carries a checksum: it is recorded only
+// whole and matching, so a broken-off chunk is dropped entirely.
+func (s *PhotoService) writeVerified(ctx context.Context, f *os.File, u *server.Upload, body io.Reader, c server.Chunk) error {
+	h := sha256.New()
+	w := &errWriter{w: io.MultiWriter(f, h)}
+	n, err := io.Copy(w, body)
+	if w.err != nil {
+		return fmt.Errorf("write upload file: %w", w.err)
+	} else if err != nil {
+		return bodyError(err, u)
+	}
+	if string(h.Sum(nil)) != string(c.Checksum) {
+		return server.Errorf(server.ECHECKSUM, "the %d-byte chunk at %d does not match its Upload-Checksum: it was discarded, send it again", n, u.Offset)
+	}
+	if n == 0 {
+		return nil
+	}
+	if err := f.Sync(); err != nil {
+		return fmt.Errorf("sync upload file: %w", err)
+	}
+	u.Offset += n
+	if err := s.saveOffset(ctx, u); err != nil {
+		return err
+	}
+	return s.checkNoExtra(c.Body, u)
+}
+
+// checkNoExtra fails when the body goes on past the upload's length.
+func (s *PhotoService) checkNoExtra(body io.Reader, u *server.Upload) error {
+	if u.Offset < u.Length {
+		return nil
+	}
+	if n, _ := io.ReadFull(body, make([]byte, 1)); n > 0 {
+		return &server.Error{Code: server.ETOOLARGE, Message: fmt.Sprintf("the body runs past the declared length of %d bytes", u.Length),
+			Details: map[string]any{"offset": u.Offset}}
+	}
+	return nil
+}
+
+// bodyError reports a body that broke off. The device is usually gone; if
+// not, it learns where to resume.
+func bodyError(err error, u *server.Upload) error {
+	return &server.Error{Code: server.EINVALID, Message: fmt.Sprintf("the body broke off (%v): the bytes up to %d are kept, resume there", err, u.Offset),
+		Details: map[string]any{"offset": u.Offset}}
+}
+
+// errWriter remembers a write error, to tell it from a read error of the
+// body in io.Copy.
+type errWriter struct {
+	w   io.Writer
+	err error
+}
+
+func (e *errWriter) Write(p []byte) (int, error) {
+	n, err := e.w.Write(p)
+	if err != nil {
+		e.err = err
+	}
+	return n, err
+}
+
+// sniffEarly refuses an upload as soon as its first bytes show it is not a
+// photo, before the device spends its data plan on the rest.
+func (s *PhotoService) sniffEarly(ctx context.Context, u *server.Upload) error {
+	head, err := readHead(s.partPath(u.ID), server.SniffLen)
+	if err != nil {
+		return err
+	}
+	if server.SniffPhoto(head) != "" {
+		return nil
+	}
+	if err := s.discard(ctx, u); err != nil {
+		return err
+	}
+	return server.Errorf(server.EPHOTOTYPE, "the upload is not a JPEG, PNG, WebP or HEIC photo: it was discarded")
+}
+
+func readHead(path string, n int) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("read upload file: %w", err)
+	}
+	defer f.Close()
+	head := make([]byte, n)
+	k, err := io.ReadFull(f, head)
+	if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) && !errors.Is(err, io.EOF) {
+		return nil, fmt.Errorf("read upload file: %w", err)
+	}
+	return head[:k], nil
+}
+
+// discard removes an upload and its bytes.
+func (s *PhotoService) discard(ctx context.Context, u *server.Upload) error {
+	ctx = context.WithoutCancel(ctx)
+	tx, err := s.db.beginTx(ctx)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, `DELETE FROM uploads WHERE id = ?`, u.ID); err != nil {
+		return fmt.Errorf("delete upload: %w", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return err
+	}
+	if err := os.Remove(s.partPath(u.ID)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		s.log.Warn("remove upload file", slog.String("upload", u.ID), slog.Any("err", err))
+	}
+	return nil
+}
+
+// finish moves an upload whose bytes are all in to stored: verify (hash,
+// type), then store (blob store, photos row). Each step is recorded, so a
+// failure resumes from the step that failed. The caller holds the lock.
+func (s *PhotoService) finish(ctx context.Context, u *server.Upload) (*server.Upload, error) {
+	// The device may be gone; the verified bytes are stored regardless.
+	ctx = context.WithoutCancel(ctx)
+	if u.State == server.UploadOpen && u.Offset == u.Length {
+		if err := s.verify(ctx, u); err != nil {
+			return nil, err
+		}
+	}
+	if u.State == server.UploadComplete {
+		if err := s.store(ctx, u); err != nil {
+			return u, err
+		}
+	}
+	return u, nil
+}
+
+// verify checks the whole file against the declared hash and sniffs its
+// type. A refused upload is discarded.
+func (s *PhotoService) verify(ctx context.Context, u *server.Upload) error {
+	f, err := os.Open(s.partPath(u.ID))
+	if err != nil {
+		return fmt.Errorf("open upload file: %w", err)
+	}
+	h := sha256.New()
+	head := make([]byte, server.SniffLen)
+	n, _ := io.ReadFull(f, head)
+	head = head[:n]
+	h.Write(head)
+	_, err = io.Copy(h, f)
+	f.Close()
+	if err != nil {
+		return fmt.Errorf("hash upload file: %w", err)
+	}
+	if got := hex.EncodeToString(h.Sum(nil)); got != u.SHA256 {
+		if err := s.discard(ctx, u); err != nil {
+			return err
+		}
+		return &server.Error{Code: server.EHASHMISMATCH, Message: "the uploaded bytes do not have the declared sha256: nothing was stored and the upload was discarded",
+			Details: map[string]any{"declared": u.SHA256, "received": got}}
+	}
+	mime := server.SniffPhoto(head)
+	if mime == "" {
+		if err := s.discard(ctx, u); err != nil {
+			return err
+		}
+		return server.Errorf(server.EPHOTOTYPE, "the upload is not a JPEG, PNG, WebP or HEIC photo: nothing was stored")
+	}
+	tx, err := s.db.beginTx(ctx)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, `UPDATE uploads SET state = 'complete', mime = ?, completed_at = ? WHERE id = ?`, mime, ms(tx.now), u.ID); err != nil {
+		return fmt.Errorf("complete upload: %w", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return err
+	}
+	u.State, u.MIME = server.UploadComplete, mime
+	return nil
+}
+
+// store puts a complete upload's bytes into the blob store (once: a photo
+// already there is not sent again), records the photo with its EXIF data
+// and removes the file. A blob store outage leaves the upload complete, for
+// a retry, and is EUNAVAILABLE.
+func (s *PhotoService) store(ctx context.Context, u *server.Upload) error {
+	ctx, cancel := context.WithTimeout(ctx, storeTimeout)
+	defer cancel()
+	key := blob.PrefixPhoto + u.SHA256
+	path := s.partPath(u.ID)
+	var exists bool
+	if err := s.db.read.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM photos WHERE sha256 = ?)`, u.SHA256).Scan(&exists); err != nil {
+		return fmt.Errorf("find photo: %w", err)
+	}
+	var meta *exif.Meta
+	if !exists {
+		info, err := s.blobs.Stat(ctx, key)
+		switch {
+		case err == nil && info.Size == u.Length:
+		case err == nil, errors.Is(err, blob.ErrNotFound):
+			if err := s.put(ctx, key, path, u); err != nil {
+				return err
+			}
+		default:
+			return s.blobError(ctx, "stat", u, err)
+		}
+		meta = s.readExif(path, u.Length)
+	}
+	tx, err := s.db.beginTx(ctx)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	if !exists {
+		var taken, lat, lng any
+		if !meta.TakenAt.IsZero() {
+			taken = ms(meta.TakenAt)
+		}
+		if meta.HasGPS {
+			lat, lng = meta.Lat, meta.Lng
+		}
+		thumbState := 0
+		if u.MIME == server.MIMEHEIC || u.MIME == server.MIMEHEIF {
+			thumbState = -1
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO photos (sha256, size, mime, uploader, device_id, uploaded_at, taken_at, lat, lng, orientation, thumb)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (sha256) DO NOTHING`,
+			u.SHA256, u.Length, u.MIME, u.UserID, u.DeviceID, ms(tx.now), taken, lat, lng, meta.Orientation, thumbState); err != nil {
+			return fmt.Errorf("insert photo: %w", err)
+		}
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE uploads SET state = 'stored' WHERE id = ?`, u.ID); err != nil {
+		return fmt.Errorf("store upload: %w", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return err
+	}
+	u.State = server.UploadStored
+	if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		s.log.Warn("remove upload file", slog.String("upload", u.ID), slog.Any("err", err))
+	}
+	s.poke()
+	return nil
+}
+
+func (s *PhotoService) put(ctx context.Context, key, path string, u *server.Upload) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return fmt.Errorf("open upload file: %w", err)
+	}
+	defer f.Close()
+	if err := s.blobs.Put(ctx, key, f, u.Length, u.MIME); err != nil {
+		return s.blobError(ctx, "put", u, err)
+	}
+	return nil
+}
+
+// blobError maps a blob store failure of the finishing step: an outage is
+// EUNAVAILABLE (retry; the bytes are safe on disk), anything else internal.
+func (s *PhotoService) blobError(ctx context.Context, op string, u *server.Upload, err error) error {
+	if errors.Is(err, blob.ErrUnavailable) || errors.Is(err, context.DeadlineExceeded) {
+		s.log.WarnContext(ctx, "photo store unavailable; the upload is kept and retried", slog.String("upload", u.ID),
+			slog.String("op", op), slog.Any("err", err))
+		return &server.Error{Code: server.EUNAVAILABLE, Message: "the photo store is unavailable: the photo is safe on the server and will be stored; retry later",
+			Details: map[string]any{"received": true}}
+	}
+	return fmt.Errorf("blob %s %s: %w", op, u.SHA256, err)
+}
+
+// readExif reads the capture metadata; a photo without (or with broken)
+// EXIF data is still evidence, with empty metadata.
+func (s *PhotoService) readExif(path string, size int64) *exif.Meta {
+	f, err := os.Open(path)
+	if err != nil {
+		return &exif.Meta{}
+	}
+	defer f.Close()
+	m, err := exif.Read(f, size, s.zone)
+	if err != nil {
+		if !errors.Is(err, exif.ErrNoExif) {
+			s.log.Info("photo EXIF data unreadable", slog.String("file", filepath.Base(path)), slog.Any("err", err))
+		}
+		return &exif.Meta{}
+	}
+	return m
+}
+
+// poke wakes the background loop (thumbnails), without waiting.
+func (s *PhotoService) poke() {
+	select {
+	case s.kick <- struct{}{}:
+	default:
+	}
+}
+
+// DeleteUpload implements server.PhotoService.
+func (s *PhotoService) DeleteUpload(ctx context.Context, id string) error {
+	p, err := caller(ctx)
+	if err != nil {
+		return err
+	}
+	if !validUploadID(id) {
+		return server.Errorf(server.ENOTFOUND, "upload %.40q not found", id)
+	}
+	release, err := s.acquire(ctx, id, nil)
+	if err != nil {
+		return err
+	}
+	defer release()
+	u, err := s.load(ctx, id, p.UserID)
+	if err != nil {
+		return err
+	}
+	if u.State == server.UploadComplete {
+		return server.Errorf(server.ECONFLICT, "the upload is complete and verified; it is being stored and cannot be terminated")
+	}
+	return s.discard(ctx, u)
+}
+
+// loop runs sweeps until Close.
+func (s *PhotoService) loop(ctx context.Context) {
+	defer close(s.done)
+	t := time.NewTicker(s.retry)
+	defer t.Stop()
+	for {
+		s.sweep(ctx)
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		case <-s.kick:
+		}
+	}
+}
+
+// sweep finishes uploads whose bytes are all in (the blob store was down,
+// or the server stopped in between), makes pending thumbnails and removes
+// expired uploads.
+func (s *PhotoService) sweep(ctx context.Context) {
+	ids, err := s.ids(ctx, `SELECT id FROM uploads WHERE state = 'complete' OR (state = 'open' AND offset = length) ORDER BY created_at LIMIT ?`, sweepBatch)
+	if err != nil && ctx.Err() == nil {
+		s.log.Error("photo sweep", slog.Any("err", err))
+	}
+	for _, id := range ids {
+		if ctx.Err() != nil {
+			return
+		}
+		if err := s.finishInBackground(ctx, id); server.ErrorCode(err) == server.EUNAVAILABLE {
+			break // the others would fail the same way
+		} else if err != nil && server.ErrorCode(err) == server.EINTERNAL {
+			s.log.Error("finish upload", slog.String("upload", id), slog.Any("err", err))
+		}
+	}
+	shas, err := s.ids(ctx, `SELECT sha256 FROM photos WHERE thumb = 0 LIMIT ?`, sweepBatch)
+	if err != nil && ctx.Err() == nil {
+		s.log.Error("photo sweep", slog.Any("err", err))
+	}
+	for _, sha := range shas {
+		if ctx.Err() != nil {
+			return
+		}
+		if _, err := s.makeThumb(ctx, sha); server.ErrorCode(err) == server.EUNAVAILABLE {
+			break
+		} else if err != nil {
+			s.log.Error("make thumbnail", slog.String("sha256", sha), slog.Any("err", err))
+		}
+	}
+	s.expire(ctx)
+}
+
+func (s *PhotoService) ids(ctx context.Context, query string, args ...any) ([]string, error) {
+	rows, err := s.db.read.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		out = append(out, id)
+	}
+	return out, rows.Err()
+}
+
+// finishInBackground finishes one upload if no request is working on it.
+func (s *PhotoService) finishInBackground(ctx context.Context, id string) error {
+	release, ok := s.tryAcquire(id)
+	if !ok {
+		return nil
+	}
+	defer release()
+	u, err := s.load(ctx, id, 0)
+	if err != nil {
+		return err
+	}
+	_, err = s.finish(ctx, u)
+	return err
+}
+
+// expire removes uploads past their expiry: open ones with their bytes
+// (the device still has the photo and starts again), stored ones (only the
+// record). Complete ones are never dropped: they are verified evidence
+// waiting for the blob store.
+func (s *PhotoService) expire(ctx context.Context) {
+	ids, err := s.ids(ctx, `SELECT id FROM uploads WHERE state != 'complete' AND expires_at < ? LIMIT ?`, ms(s.db.Now()), sweepBatch)
+	if err != nil {
+		if ctx.Err() == nil {
+			s.log.Error("expire uploads", slog.Any("err", err))
+		}
+		return
+	}
+	for _, id := range ids {
+		release, ok := s.tryAcquire(id)
+		if !ok {
+			continue
+		}
+		u, err := s.load(ctx, id, 0)
+		if err == nil {
+			err = s.discard(ctx, u)
+		}
+		release()
+		if err != nil && server.ErrorCode(err) != server.ENOTFOUND {
+			s.log.Error("expire upload", slog.String("upload", id), slog.Any("err", err))
+		}
+	}
+}

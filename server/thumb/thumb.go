@@ -1,0 +1,128 @@
+// Package thumb makes the small JPEG previews the dashboard and devices show
+// in lists. It is the only package that decodes photo pixels, through the
+// standard library (JPEG, PNG) and golang.org/x/image (WebP, scaling).
+// HEIC/HEIF needs an HEVC decoder, which does not exist in pure Go: such
+// photos get no thumbnail (ErrUnsupported). A thumbnail is derived data; the
+// original photo is never touched.
+package thumb
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"image"
+	"image/color"
+	"image/jpeg"
+	_ "image/png" // registers PNG decoding
+	"io"
+
+	"golang.org/x/image/draw"
+	_ "golang.org/x/image/webp" // registers WebP decoding
+)
+
+// MaxEdge is the longest side of a thumbnail, in pixels.
+const MaxEdge = 320
+
+// MaxPixels bounds the photos decoded: a small file can declare a huge
+// canvas (a decompression bomb). 64 megapixels is above any phone camera's
+// default output.
+const MaxPixels = 64 << 20
+
+// Quality is the JPEG quality of thumbnails.
+const Quality = 80
+
+// ContentType is the type of every thumbnail.
+const ContentType = "image/jpeg"
+
+// ErrUnsupported means the photo's format cannot be decoded here (HEIC), or
+// its canvas is larger than MaxPixels.
+var ErrUnsupported = errors.New("thumb: cannot decode this photo")
+
+// Make decodes a JPEG, PNG or WebP photo from r, turns it upright by the EXIF
+// orientation (1..8; 0 is upright) and returns it scaled to fit MaxEdge as a
+// JPEG. A photo already smaller is not enlarged. It fails with
+// ErrUnsupported for other formats and oversized canvases.
+func Make(r io.Reader, orientation int) ([]byte, error) {
+	var head bytes.Buffer
+	cfg, format, err := image.DecodeConfig(io.TeeReader(r, &head))
+	if errors.Is(err, image.ErrFormat) {
+		return nil, ErrUnsupported
+	} else if err != nil {
+		return nil, fmt.Errorf("thumb: %w", err)
+	}
+	if cfg.Width <= 0 || cfg.Height <= 0 || int64(cfg.Width)*int64(cfg.Height) > MaxPixels {
+		return nil, fmt.Errorf("%w: %s canvas %d×%d", ErrUnsupported, format, cfg.Width, cfg.Height)
+	}
+	src, _, err := image.Decode(io.MultiReader(&head, r))
+	if err != nil {
+		return nil, fmt.Errorf("thumb: decode %s: %w", format, err)
+	}
+	w, h := fit(cfg.Width, cfg.Height, MaxEdge)
+	// Scale into a white RGBA canvas: transparent PNG areas become white
+	// (JPEG has no alpha).
+	dst := image.NewRGBA(image.Rect(0, 0, w, h))
+	draw.Draw(dst, dst.Bounds(), image.NewUniform(color.White), image.Point{}, draw.Src)
+	draw.BiLinear.Scale(dst, dst.Bounds(), src, src.Bounds(), draw.Over, nil)
+	var out bytes.Buffer
+	if err := jpeg.Encode(&out, orient(dst, orientation), &jpeg.Options{Quality: Quality}); err != nil {
+		return nil, fmt.Errorf("thumb: encode: %w", err)
+	}
+	return out.Bytes(), nil
+}
+
+// fit returns w×h scaled down to fit max on the longest side.
+func fit(w, h, max int) (int, int) {
+	if w <= max && h <= max {
+		return w, h
+	}
+	if w >= h {
+		return max, maxInt(1, h*max/w)
+	}
+	return maxInt(1, w*max/h), max
+}
+
+func maxInt(a, b int) int {
+	if a > b {
+		return a
+	}
+	return b
+}
+
+// orient applies an EXIF orientation: 2 mirror, 3 rotate 180, 4 flip,
+// 5 transpose, 6 rotate 90 clockwise, 7 transverse, 8 rotate 90
+// counter-clockwise.
+func orient(src *image.RGBA, o int) image.Image {
+	if o < 2 || o > 8 {
+		return src
+	}
+	b := src.Bounds()
+	w, h := b.Dx(), b.Dy()
+	dw, dh := w, h
+	if o >= 5 {
+		dw, dh = h, w
+	}
+	dst := image.NewRGBA(image.Rect(0, 0, dw, dh))
+	for y := range h {
+		for x := range w {
+			var dx, dy int
+			switch o {
+			case 2:
+				dx, dy = w-1-x, y
+			case 3:
+				dx, dy = w-1-x, h-1-y
+			case 4:
+				dx, dy = x, h-1-y
+			case 5:
+				dx, dy = y, x
+			case 6:
+				dx, dy = h-1-y, x
+			case 7:
+				dx, dy = h-1-y, w-1-x
+			case 8:
+				dx, dy = y, w-1-x
+			}
+			dst.SetRGBA(dx, dy, src.RGBAAt(b.Min.X+x, b.Min.Y+y))
+		}
+	}
+	return dst
+}
