@@ -201,8 +201,8 @@ func (s *Server) deleteUpload(c echo.Context) error {
 
 // idleReader reads a request body with a deadline renewed before each
 // read, so a stalled connection fails after an idle period instead of
-// holding the upload forever, and can be interrupted at once when the
-// device comes back on a new connection.
+// holding the upload forever, and can be interrupted when the device comes
+// back on a new connection.
 type idleReader struct {
 	rc          *http.ResponseController
 	r           io.Reader
@@ -210,6 +210,12 @@ type idleReader struct {
 	mu          sync.Mutex
 	interrupted bool
 }
+
+// interruptGrace is how long an interrupted body may still be read: the
+// bytes that reached the server before the device's link broke are in the
+// socket buffer, and keeping them saves resending them. Only a read that
+// has to wait for the network fails.
+const interruptGrace = 300 * time.Millisecond
 
 var errInterrupted = errors.New("a newer request for this upload took over")
 
@@ -219,13 +225,11 @@ func newIdleReader(w http.ResponseWriter, r io.Reader, idle time.Duration) *idle
 
 func (b *idleReader) Read(p []byte) (int, error) {
 	b.mu.Lock()
-	if b.interrupted {
-		b.mu.Unlock()
-		return 0, errInterrupted
+	if !b.interrupted {
+		// Servers without deadlines (httptest's in-memory ones) still
+		// work, just without the idle bound.
+		b.rc.SetReadDeadline(time.Now().Add(b.idle))
 	}
-	// Servers without deadlines (httptest's in-memory ones) still work,
-	// just without the idle bound.
-	b.rc.SetReadDeadline(time.Now().Add(b.idle))
 	b.mu.Unlock()
 	n, err := b.r.Read(p)
 	if err != nil && err != io.EOF {
@@ -238,10 +242,13 @@ func (b *idleReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// interrupt makes a blocked or future Read fail.
+// interrupt makes the body fail at its next wait for the network, after
+// interruptGrace at most.
 func (b *idleReader) interrupt() {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	b.interrupted = true
-	b.rc.SetReadDeadline(time.Now().Add(-time.Second))
+	if !b.interrupted {
+		b.interrupted = true
+		b.rc.SetReadDeadline(time.Now().Add(interruptGrace))
+	}
 }
