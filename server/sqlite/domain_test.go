@@ -655,3 +655,29 @@ func TestChainExport(t *testing.T) {
 		}
 	})
 }
+
+// TestSignaturePhotoRef: a photo named by a scalar field (the resident's
+// signature) is a photo reference like a set element: the server tracks
+// it as missing evidence and lets the area read it; replacing it keeps the
+// old one as a removed reference.
+func TestSignaturePhotoRef(t *testing.T) {
+	e := mustSyncEnv(t)
+	d := newDevice("phone-worker-111")
+	worker := e.as(t, "worker-1-1-1", d.id)
+	sigA, sigB := strings.Repeat("a", 64), strings.Repeat("b", 64)
+	accepted(t, mustPush(t, e.sync, worker, d.push(d.op("inspections", "in-sig", map[string]any{"site": demoSiteG01, "result": "pass", "signature": sigA}))))
+	accepted(t, mustPush(t, e.sync, worker, d.push(d.op("inspections", "in-sig", map[string]any{"signature": sigB}))))
+	refs, err := sqlite.NewDashboardService(e.db).Photos(e.as(t, "station-1", "pc-station-1"), "inspections", []string{"in-sig"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	live := map[string]bool{}
+	for _, r := range refs {
+		if r.Field == "signature" {
+			live[r.SHA256] = r.Live
+		}
+	}
+	if len(live) != 2 || live[sigA] || !live[sigB] {
+		t.Fatalf("signature refs: %v, want %s removed and %s live", live, sigA[:4], sigB[:4])
+	}
+}

@@ -424,7 +424,7 @@ func (s *SyncService) applyOp(ctx context.Context, tx *Tx, p *server.Principal, 
 	if err := saveDoc(ctx, tx, next, area, seq, cur == nil); err != nil {
 		return v, err
 	}
-	if err := savePhotoRefs(ctx, tx, col, op, next, area, seq); err != nil {
+	if err := savePhotoRefs(ctx, tx, col, op, cur.stateOrNil(), next, area, seq); err != nil {
 		return v, err
 	}
 	for _, c := range conflicts {
@@ -629,18 +629,33 @@ func saveDoc(ctx context.Context, tx *Tx, st syncproto.DocState, area *server.Ar
 	return nil
 }
 
-// savePhotoRefs records the photos (TypeSHA256 set elements) an op adds to
-// or removes from a document, so the server knows which evidence is still
-// missing and who may read each photo.
-func savePhotoRefs(ctx context.Context, tx *Tx, col *syncproto.Collection, op *syncproto.Op, st syncproto.DocState, area *server.Area, seq int64) error {
+// savePhotoRefs records the photos a document references, so the server
+// knows which evidence is still missing and who may read each photo: the
+// elements an op adds to or removes from a TypeSHA256 set field, and the
+// value of a TypeSHA256 scalar field (a resident's signature) as the merge
+// leaves it. prev is the document before the op (nil: created by it).
+func savePhotoRefs(ctx context.Context, tx *Tx, col *syncproto.Collection, op *syncproto.Op, prev *syncproto.DocState, st syncproto.DocState, area *server.Area, seq int64) error {
+	live := func(field, sha string) error {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO doc_photos (sha256, collection, doc_id, field, area_path, live, added_seq)
+			VALUES (?, ?, ?, ?, ?, 1, ?) ON CONFLICT DO UPDATE SET live = 1`, sha, st.Collection, st.ID, field, area.Path, seq); err != nil {
+			return fmt.Errorf("photo ref: %w", err)
+		}
+		return nil
+	}
+	dead := func(field, sha string) error {
+		if _, err := tx.ExecContext(ctx, `UPDATE doc_photos SET live = 0 WHERE sha256 = ? AND collection = ? AND doc_id = ? AND field = ?`,
+			sha, st.Collection, st.ID, field); err != nil {
+			return fmt.Errorf("photo ref: %w", err)
+		}
+		return nil
+	}
 	for field := range op.Add {
 		if f, ok := col.Field(field); !ok || f.Type != syncproto.TypeSHA256 {
 			continue
 		}
 		for _, sha := range op.Add[field] {
-			if _, err := tx.ExecContext(ctx, `INSERT INTO doc_photos (sha256, collection, doc_id, field, area_path, live, added_seq)
-				VALUES (?, ?, ?, ?, ?, 1, ?) ON CONFLICT DO UPDATE SET live = 1`, sha, st.Collection, st.ID, field, area.Path, seq); err != nil {
-				return fmt.Errorf("photo ref: %w", err)
+			if err := live(field, sha); err != nil {
+				return err
 			}
 		}
 	}
@@ -654,10 +669,28 @@ func savePhotoRefs(ctx context.Context, tx *Tx, col *syncproto.Collection, op *s
 		}
 		for sha := range elems {
 			if !present[sha] { // add-wins: a concurrent add keeps it live
-				if _, err := tx.ExecContext(ctx, `UPDATE doc_photos SET live = 0 WHERE sha256 = ? AND collection = ? AND doc_id = ? AND field = ?`,
-					sha, st.Collection, st.ID, field); err != nil {
-					return fmt.Errorf("photo ref: %w", err)
+				if err := dead(field, sha); err != nil {
+					return err
 				}
+			}
+		}
+	}
+	for field := range op.Set {
+		if f, ok := col.Field(field); !ok || f.Kind != syncproto.KindLWW || f.Type != syncproto.TypeSHA256 {
+			continue
+		}
+		was, now := "", strValue(&st, field)
+		if prev != nil {
+			was = strValue(prev, field)
+		}
+		if was != "" && was != now {
+			if err := dead(field, was); err != nil {
+				return err
+			}
+		}
+		if now != "" {
+			if err := live(field, now); err != nil {
+				return err
 			}
 		}
 	}
