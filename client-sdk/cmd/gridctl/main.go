@@ -53,9 +53,20 @@ commands:
   hazard-add SITE -title T [-severity general|major] [-description D]
                                   report a hazard
   hazards                         list hazards on this device
-  hazard-step HAZARD STAGE [-reopen]
+  hazard-step HAZARD STAGE [-reopen] [-deadline YYYY-MM-DD] [-assignee A]
                                   move a hazard (reported dispatched rectifying
-                                  submitted verified closed); -reopen starts a new round
+                                  submitted verified closed); -reopen starts a new round;
+                                  a dispatch without -deadline gets the county's default
+  checklists [-kind K]            download the checklist templates for offline use
+  inspect SITE [-fail CODE=NOTE]... [-photo CODE=SHA256]... [-na CODE]... [-note N]
+          [-signature SHA256 | -refused WHY] [-covert] [-kind K] [-version V]
+                                  a whole inspection against the site's checklist: every
+                                  item passes unless failed or n/a; each failed item
+                                  reports a hazard
+  evidence HAZARD [-photo SHA256]... [-note N] [-submit]
+                                  rectification evidence; -submit asks for verification
+  tasks [-status overdue,never,due,ok] [-area A]
+                                  the sites your grid must check (from the server)
   sync                            push the outbox and pull changes
   outbox                          unsynced ops
   rejected                        ops the server refused
@@ -99,7 +110,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return 1
 	}
 	defer c.Close()
-	cmd := &command{c: c, ctx: ctx, in: stdin, out: stdout}
+	cmd := &command{c: c, ctx: ctx, in: stdin, out: stdout, db: *db}
 	if err := cmd.run(fs.Arg(0), fs.Args()[1:]); err != nil {
 		fmt.Fprintln(stderr, "gridctl:", explain(err))
 		if errors.Is(err, flag.ErrHelp) || errors.Is(err, errUsage) {
@@ -128,6 +139,7 @@ type command struct {
 	ctx context.Context
 	in  io.Reader
 	out io.Writer
+	db  string // the device's file; the checklists are kept beside it
 }
 
 func (cmd *command) run(name string, args []string) error {
@@ -152,6 +164,14 @@ func (cmd *command) run(name string, args []string) error {
 		return cmd.hazards()
 	case "hazard-step":
 		return cmd.hazardStep(args)
+	case "checklists":
+		return cmd.checklists(args)
+	case "inspect":
+		return cmd.inspect(args)
+	case "evidence":
+		return cmd.evidence(args)
+	case "tasks":
+		return cmd.tasks(args)
 	case "sync":
 		return cmd.sync()
 	case "outbox":
@@ -369,6 +389,8 @@ func (cmd *command) hazards() error {
 func (cmd *command) hazardStep(args []string) error {
 	fs := flag.NewFlagSet("hazard-step", flag.ContinueOnError)
 	reopen := fs.Bool("reopen", false, "start a new round (reopen)")
+	deadline := fs.String("deadline", "", "rectification deadline, YYYY-MM-DD (station)")
+	assignee := fs.String("assignee", "", "who rectifies (station)")
 	pos, err := parse(fs, args, 2)
 	if err != nil {
 		return err
@@ -376,6 +398,17 @@ func (cmd *command) hazardStep(args []string) error {
 	ch := client.Change{Flow: map[string]string{"status": pos[1]}}
 	if *reopen {
 		ch = client.Change{Reopen: map[string]string{"status": pos[1]}}
+	}
+	if *deadline != "" || *assignee != "" {
+		ch.Set = map[string]any{}
+	}
+	if *deadline != "" {
+		if ch.Set["deadline"], err = parseDeadline(*deadline); err != nil {
+			return err
+		}
+	}
+	if *assignee != "" {
+		ch.Set["assignee"] = *assignee
 	}
 	if err := cmd.c.Update("hazards", pos[0], ch); err != nil {
 		return err

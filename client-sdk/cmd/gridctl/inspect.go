@@ -1,0 +1,339 @@
+package main
+
+import (
+	"cmp"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"maps"
+	"os"
+	"slices"
+	"strings"
+	"text/tabwriter"
+	"time"
+	"unicode/utf8"
+
+	client "github.com/gridsync/gridsync/client-sdk"
+	"github.com/gridsync/gridsync/syncproto"
+)
+
+// The inspection commands: checklists (online, kept beside the device's
+// file), inspect (offline: a whole door-to-door check with its items and
+// the hazards of the failed ones), evidence (offline: rectification
+// photos and submission) and tasks (online: what the grid must check).
+
+// checklistFile is where gridctl keeps the checklist templates, so that
+// inspect works offline.
+func (cmd *command) checklistFile() string { return cmd.db + ".checklists.json" }
+
+func (cmd *command) loadChecklists() ([]client.Checklist, error) {
+	b, err := os.ReadFile(cmd.checklistFile())
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, errors.New("no checklists on this device: run gridctl checklists while online")
+	} else if err != nil {
+		return nil, err
+	}
+	var cls []client.Checklist
+	if err := json.Unmarshal(b, &cls); err != nil {
+		return nil, fmt.Errorf("%s: %w", cmd.checklistFile(), err)
+	}
+	return cls, nil
+}
+
+// checklists: download every version of every template, keep them, and
+// show the latest (with its items when -kind is given).
+func (cmd *command) checklists(args []string) error {
+	fs := flag.NewFlagSet("checklists", flag.ContinueOnError)
+	kind := fs.String("kind", "", "show this kind's items")
+	if _, err := parse(fs, args, 0); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(cmd.ctx, time.Minute)
+	defer cancel()
+	cls, err := cmd.c.Checklists(ctx, "", true)
+	if err != nil {
+		return err
+	}
+	b, err := json.Marshal(cls)
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(cmd.checklistFile(), b, 0o600); err != nil {
+		return err
+	}
+	tw := tabwriter.NewWriter(cmd.out, 0, 0, 2, ' ', 0)
+	for _, cl := range latestChecklists(cls) {
+		switch {
+		case *kind == "":
+			fmt.Fprintf(tw, "%s\tv%d\t%d items\t%s\n", cl.Kind, cl.Version, len(cl.Items), cl.Title)
+		case cl.Kind == *kind:
+			fmt.Fprintf(cmd.out, "%s v%d: %s, %d items\n", cl.Kind, cl.Version, cl.Title, len(cl.Items))
+			for _, it := range cl.Items {
+				fmt.Fprintf(tw, "%s\t%s\t%s\n", it.Code, it.Severity, it.Text)
+			}
+		}
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	fmt.Fprintf(cmd.out, "%d templates kept for offline use\n", len(cls))
+	return nil
+}
+
+// latestChecklists keeps the highest version of each kind, by kind.
+func latestChecklists(cls []client.Checklist) []client.Checklist {
+	latest := map[string]client.Checklist{}
+	for _, cl := range cls {
+		if cur, ok := latest[cl.Kind]; !ok || cl.Version > cur.Version {
+			latest[cl.Kind] = cl
+		}
+	}
+	out := make([]client.Checklist, 0, len(latest))
+	for _, cl := range latest {
+		out = append(out, cl)
+	}
+	slices.SortFunc(out, func(a, b client.Checklist) int { return cmp.Compare(a.Kind, b.Kind) })
+	return out
+}
+
+// pairs is a repeatable CODE=VALUE flag.
+type pairs map[string][]string
+
+func (p pairs) String() string { return fmt.Sprint(map[string][]string(p)) }
+func (p pairs) Set(v string) error {
+	code, value, ok := strings.Cut(v, "=")
+	if !ok || code == "" || value == "" {
+		return fmt.Errorf("want CODE=VALUE, got %q", v)
+	}
+	p[code] = append(p[code], value)
+	return nil
+}
+
+// inspect records a whole inspection of a site, offline: the inspection,
+// one result per checklist item (pass unless failed or not applicable),
+// and a hazard for each failed item, linked both ways.
+func (cmd *command) inspect(args []string) error {
+	fs := flag.NewFlagSet("inspect", flag.ContinueOnError)
+	kind := fs.String("kind", "", "checklist kind (default: the site's kind)")
+	version := fs.Int("version", 0, "checklist version (default: the latest kept)")
+	fails, photos := pairs{}, pairs{}
+	fs.Var(fails, "fail", "CODE=NOTE: the item failed (repeatable)")
+	fs.Var(photos, "photo", "CODE=SHA256: a photo of an item (repeatable)")
+	var na multi
+	fs.Var(&na, "na", "CODE: the item does not apply (repeatable)")
+	note := fs.String("note", "", "note on the whole inspection")
+	signature := fs.String("signature", "", "sha256 of the photo of the resident's signature")
+	refused := fs.String("refused", "", "the resident refused to sign: why")
+	covert := fs.Bool("covert", false, "a covert visit (暗访): its hazards close within 15 days")
+	pos, err := parse(fs, args, 1)
+	if err != nil {
+		return err
+	}
+	site, err := cmd.c.Get("sites", pos[0])
+	if err != nil {
+		return fmt.Errorf("site %s: %w", pos[0], err)
+	}
+	cls, err := cmd.loadChecklists()
+	if err != nil {
+		return err
+	}
+	cl, err := pickChecklist(cls, cmp.Or(*kind, site.String("kind")), *version)
+	if err != nil {
+		return err
+	}
+	codes := map[string]client.ChecklistItem{}
+	for _, it := range cl.Items {
+		codes[it.Code] = it
+	}
+	for _, c := range slices.Concat(slices.Collect(maps.Keys(fails)), slices.Collect(maps.Keys(photos)), na) {
+		if _, ok := codes[c]; !ok {
+			return fmt.Errorf("%w: %s v%d has no item %q", errUsage, cl.Kind, cl.Version, c)
+		}
+	}
+	now := time.Now().UnixMilli()
+	result := syncproto.InspectionPass
+	if len(fails) > 0 {
+		result = syncproto.InspectionHazardFound
+	}
+	f := client.Fields{"site": site.ID, "checklist_kind": cl.Kind, "checklist_version": cl.Version,
+		"started_at": now, "finished_at": now, "result": result}
+	if u := cmd.c.User(); u != nil {
+		f["inspectors"] = []string{u.Username}
+	}
+	for k, v := range map[string]string{"note": *note, "signature": *signature, "refusal_note": *refused} {
+		if v != "" {
+			f[k] = v
+		}
+	}
+	if *refused != "" {
+		f["refused"] = true
+	}
+	if *covert {
+		f["covert"] = true
+	}
+	insp, err := cmd.c.Create("inspections", f)
+	if err != nil {
+		return err
+	}
+	var hazards []string
+	for _, it := range cl.Items {
+		res := syncproto.ItemPass
+		switch {
+		case fails[it.Code] != nil:
+			res = syncproto.ItemFail
+		case slices.Contains(na, it.Code):
+			res = syncproto.ItemNA
+		}
+		itemNote := strings.Join(fails[it.Code], "；")
+		fi := client.Fields{"inspection": insp, "item": it.Code, "result": res}
+		if itemNote != "" {
+			fi["note"] = itemNote
+		}
+		if p := photos[it.Code]; len(p) > 0 {
+			fi["photos"] = p
+		}
+		item, err := cmd.c.Create("inspection_items", fi)
+		if err != nil {
+			return fmt.Errorf("item %s: %w", it.Code, err)
+		}
+		if res != syncproto.ItemFail {
+			continue
+		}
+		fh := client.Fields{"site": site.ID, "inspection": insp, "item": item, "title": hazardTitle(itemNote, it.Text),
+			"description": it.Code + " " + it.Text, "severity": it.Severity, "status": syncproto.StageReported}
+		if p := photos[it.Code]; len(p) > 0 {
+			fh["photos"] = p
+		}
+		if *covert {
+			fh["covert"] = true
+		}
+		hz, err := cmd.c.Create("hazards", fh)
+		if err != nil {
+			return fmt.Errorf("hazard of %s: %w", it.Code, err)
+		}
+		if err := cmd.c.Update("inspection_items", item, client.Change{Set: map[string]any{"hazard": hz}}); err != nil {
+			return err
+		}
+		hazards = append(hazards, fmt.Sprintf("hazard %s  %s", hz, it.Code))
+	}
+	fmt.Fprintf(cmd.out, "inspection %s of %s with %s v%d: %d items, %d failed, %d not applicable (not synced yet)\n",
+		insp, site.String("name"), cl.Kind, cl.Version, len(cl.Items), len(fails), len(na))
+	for _, h := range hazards {
+		fmt.Fprintln(cmd.out, h)
+	}
+	return nil
+}
+
+func pickChecklist(cls []client.Checklist, kind string, version int) (client.Checklist, error) {
+	var best *client.Checklist
+	for i, cl := range cls {
+		if cl.Kind != kind || version > 0 && cl.Version != version {
+			continue
+		}
+		if best == nil || cl.Version > best.Version {
+			best = &cls[i]
+		}
+	}
+	if best == nil {
+		return client.Checklist{}, fmt.Errorf("no checklist %s (version %d) kept: run gridctl checklists while online", kind, version)
+	}
+	return *best, nil
+}
+
+// hazardTitle is the failed item's note, or the item's text marked as not
+// met, cut to the title's limit.
+func hazardTitle(note, text string) string {
+	t := note
+	if t == "" {
+		t = "不符合：" + text
+	}
+	if utf8.RuneCountInString(t) > syncproto.MaxStringLen {
+		t = string([]rune(t)[:syncproto.MaxStringLen])
+	}
+	return t
+}
+
+// evidence records rectification evidence on a hazard (photos, a note)
+// and, with -submit, submits the rectification for verification. The
+// submission is its own op: if the station reopened the hazard meanwhile,
+// only the submission is refused, never the evidence.
+func (cmd *command) evidence(args []string) error {
+	fs := flag.NewFlagSet("evidence", flag.ContinueOnError)
+	var photos multi
+	fs.Var(&photos, "photo", "sha256 of a photo of the rectification (repeatable)")
+	note := fs.String("note", "", "what was done")
+	submit := fs.Bool("submit", false, "submit the rectification for verification")
+	pos, err := parse(fs, args, 1)
+	if err != nil {
+		return err
+	}
+	ch := client.Change{Set: map[string]any{}}
+	if len(photos) > 0 {
+		ch.Add = map[string][]string{"evidence": photos}
+	}
+	if *note != "" {
+		ch.Set["rectification_note"] = *note
+	}
+	if len(ch.Add)+len(ch.Set) > 0 {
+		if err := cmd.c.Update("hazards", pos[0], ch); err != nil {
+			return err
+		}
+	}
+	if *submit {
+		if err := cmd.c.Update("hazards", pos[0], client.Change{Flow: map[string]string{"status": syncproto.StageSubmitted}}); err != nil {
+			return err
+		}
+	}
+	fmt.Fprintf(cmd.out, "hazard %s: %d evidence photos", pos[0], len(photos))
+	if *submit {
+		fmt.Fprint(cmd.out, ", submitted")
+	}
+	fmt.Fprintln(cmd.out, " (not synced yet)")
+	return nil
+}
+
+// tasks shows what the user's grid must check, from the server.
+func (cmd *command) tasks(args []string) error {
+	fs := flag.NewFlagSet("tasks", flag.ContinueOnError)
+	area := fs.String("area", "", "an area inside yours (default: yours)")
+	status := fs.String("status", "", "comma-separated: ok, due, overdue, never")
+	if _, err := parse(fs, args, 0); err != nil {
+		return err
+	}
+	var statuses []string
+	if *status != "" {
+		statuses = strings.Split(*status, ",")
+	}
+	ctx, cancel := context.WithTimeout(cmd.ctx, time.Minute)
+	defer cancel()
+	tasks, err := cmd.c.Tasks(ctx, *area, statuses...)
+	if err != nil {
+		return err
+	}
+	tw := tabwriter.NewWriter(cmd.out, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "STATUS\tLAST CHECK\tDUE BY\tSITE\tRISK\tNAME")
+	for _, t := range tasks {
+		last, due := "never", "now"
+		if t.LastChecked != nil {
+			last = fmt.Sprintf("%d days ago", t.AgeDays)
+			due = t.DueAt.Add(-time.Millisecond).Local().Format(time.DateOnly)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", t.Status, last, due, t.SiteID, or(t.RiskLevel, "-"), t.SiteName)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	fmt.Fprintf(cmd.out, "%d sites\n", len(tasks))
+	return nil
+}
+
+// parseDeadline reads a -deadline date: the end of that day, local time.
+func parseDeadline(v string) (int64, error) {
+	d, err := time.ParseInLocation(time.DateOnly, v, time.Local)
+	if err != nil {
+		return 0, fmt.Errorf("%w: deadline %q: want YYYY-MM-DD", errUsage, v)
+	}
+	return d.AddDate(0, 0, 1).UnixMilli() - 1, nil
+}

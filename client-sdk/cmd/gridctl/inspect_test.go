@@ -1,0 +1,79 @@
+package main
+
+import (
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gridsync/gridsync/server/app/apptest"
+)
+
+var hazardLine = regexp.MustCompile(`hazard ([0-9a-f-]{36})  (RH-\d\d)`)
+
+// TestInspectionSession is the README's whole inspection: a grid worker
+// keeps the checklists, inspects a rented house offline and fails two
+// items with photos; the station dispatches; the worker submits evidence;
+// the station verifies and closes; the worker sees the closure.
+func TestInspectionSession(t *testing.T) {
+	srv := apptest.Start(t)
+	url := srv.URL()
+	worker := filepath.Join(t.TempDir(), "worker.db")
+	station := filepath.Join(t.TempDir(), "station.db")
+	const site = "0192f000-0000-7000-8000-000000000002" // 陈建国居住出租房（12间）
+	const photoA = "1111111111111111111111111111111111111111111111111111111111111111"
+	const photoB = "2222222222222222222222222222222222222222222222222222222222222222"
+	const fixed = "3333333333333333333333333333333333333333333333333333333333333333"
+
+	gridctl(t, url, worker, "", 0, "login", "worker-1-1-1", "-password", "demo-password")
+	gridctl(t, url, worker, "", 0, "sync")
+	wantOutput(t, gridctl(t, url, worker, "", 0, "tasks", "-status", "overdue,never"),
+		"overdue", "陈建国居住出租房", "never", "潘建华经营性自建房", "4 sites")
+	wantOutput(t, gridctl(t, url, worker, "", 0, "checklists", "-kind", "rented_housing"),
+		"rented_housing v1: 居住出租房消防安全检查清单, 11 items", "RH-08", "9 templates kept")
+
+	// Offline from here: the server is not needed until the next sync.
+	out := gridctl(t, url, worker, "", 0, "inspect", site,
+		"-fail", "RH-03=楼道内电动自行车充电", "-photo", "RH-03="+photoA,
+		"-fail", "RH-08=三楼飞线充电", "-photo", "RH-08="+photoB, "-na", "RH-09", "-signature", fixed)
+	wantOutput(t, out, "11 items, 2 failed, 1 not applicable")
+	hz := map[string]string{}
+	for _, m := range hazardLine.FindAllStringSubmatch(out, -1) {
+		hz[m[2]] = m[1]
+	}
+	if len(hz) != 2 {
+		t.Fatalf("want two hazards:\n%s", out)
+	}
+	wantOutput(t, gridctl(t, url, worker, "", 2, "inspect", site, "-fail", "XX-01=x"), "has no item")
+	wantOutput(t, gridctl(t, url, worker, "", 0, "outbox"), "16 ops pending") // 1 inspection, 11 items, 2 hazards, 2 links
+	wantOutput(t, gridctl(t, url, worker, "", 0, "sync"), "pushed 16 ops: 16 accepted, 0 rejected")
+
+	gridctl(t, url, station, "", 0, "login", "station-1", "-password", "demo-password")
+	gridctl(t, url, station, "", 0, "sync")
+	wantOutput(t, gridctl(t, url, station, "", 0, "hazards"), hz["RH-03"], "楼道内电动自行车充电", "reported")
+	deadline := time.Now().AddDate(0, 0, 5).Format(time.DateOnly)
+	gridctl(t, url, station, "", 0, "hazard-step", hz["RH-03"], "dispatched", "-deadline", deadline, "-assignee", "陈建国")
+	gridctl(t, url, station, "", 0, "hazard-step", hz["RH-08"], "dispatched") // the county's default deadline
+	gridctl(t, url, station, "", 0, "sync")
+
+	wantOutput(t, gridctl(t, url, worker, "", 0, "sync"), "pulled 2 changes")
+	gridctl(t, url, worker, "", 0, "evidence", hz["RH-03"], "-photo", fixed, "-note", "电动车已移至集中充电棚", "-submit")
+	wantOutput(t, gridctl(t, url, worker, "", 0, "sync"), "pushed 2 ops: 2 accepted")
+	gridctl(t, url, station, "", 0, "sync")
+	gridctl(t, url, station, "", 0, "hazard-step", hz["RH-03"], "verified")
+	gridctl(t, url, station, "", 0, "hazard-step", hz["RH-03"], "closed")
+	gridctl(t, url, station, "", 0, "sync")
+	gridctl(t, url, worker, "", 0, "sync")
+	out = gridctl(t, url, worker, "", 0, "hazards")
+	for _, line := range strings.Split(out, "\n") {
+		if strings.HasPrefix(line, hz["RH-03"]) && !strings.Contains(line, "closed") ||
+			strings.HasPrefix(line, hz["RH-08"]) && !strings.Contains(line, "dispatched") {
+			t.Fatalf("worker's hazards:\n%s", out)
+		}
+	}
+	// The inspected site is no longer overdue.
+	if out := gridctl(t, url, worker, "", 0, "tasks", "-status", "overdue"); strings.Contains(out, "陈建国") {
+		t.Fatalf("inspected site still overdue:\n%s", out)
+	}
+}
