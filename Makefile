@@ -18,8 +18,9 @@ test: tools lint
 tools:
 	@bash scripts/install-tools.sh
 
-## lint: gofmt, go vet, staticcheck
+## lint: go.mod tidy, gofmt, go vet, staticcheck
 lint:
+	@$(GO) mod tidy -diff >/dev/null || { echo "go.mod/go.sum not tidy: run go mod tidy"; exit 1; }
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 	$(TOOLS)/staticcheck ./...
