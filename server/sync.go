@@ -42,8 +42,12 @@ type Conflict struct {
 	Field      string        `json:"field"`
 	Winner     syncproto.Reg `json:"winner"`
 	Loser      syncproto.Reg `json:"loser"`
-	CreatedAt  time.Time     `json:"created_at"`
-	Resolved   bool          `json:"resolved"`
+	// WinnerUser and LoserUser are the usernames of the registers' authors
+	// (the users of the devices in their stamps).
+	WinnerUser string    `json:"winner_user"`
+	LoserUser  string    `json:"loser_user"`
+	CreatedAt  time.Time `json:"created_at"`
+	Resolved   bool      `json:"resolved"`
 }
 
 // ConflictFilter selects conflicts.
@@ -74,10 +78,13 @@ type RejectedFilter struct {
 
 // DeviceStatus is what the server knows of a device's sync health.
 type DeviceStatus struct {
-	ID             string     `json:"id"`
-	Username       string     `json:"username"`
-	AreaID         string     `json:"area_id"`
-	LastSeq        uint64     `json:"last_seq"`
+	ID       string `json:"id"`
+	Username string `json:"username"`
+	AreaID   string `json:"area_id"`
+	LastSeq  uint64 `json:"last_seq"`
+	// AckedSeq is the gap-free watermark: below LastSeq, the seqs above it
+	// have not arrived (pushed out of order, or lost on the device).
+	AckedSeq       uint64     `json:"acked_seq"`
 	LastSyncAt     *time.Time `json:"last_sync_at,omitempty"`
 	OutboxPending  int        `json:"outbox_pending"`
 	OutboxOldestMS int64      `json:"outbox_oldest_ms"`

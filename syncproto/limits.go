@@ -10,6 +10,11 @@ const (
 	// push small means a dropped connection costs little to retry.
 	MaxOpsPerPush = 500
 
+	// MaxMissing is the most seqs a push response lists as missing (not
+	// received although higher seqs were): enough to name every op of a
+	// push sent out of order.
+	MaxMissing = MaxOpsPerPush
+
 	// MaxPushBytes is the largest push request body, in bytes (4 MiB). It
 	// is larger than MaxOpsPerPush operations of typical size need, and small
 	// enough that the server can decode a push in memory without risk.

@@ -72,9 +72,18 @@ type PushResponse struct {
 	// ServerHLC is the server clock after the push; the device passes it to
 	// Clock.Update (or Clock.Reset when ClockReset is set).
 	ServerHLC HLC `json:"server_hlc"`
-	// LastSeq is the highest Seq of this device that the server holds with
-	// no gap below it; the device may forget acknowledged ops up to it.
-	LastSeq  uint64    `json:"last_seq"`
+	// LastSeq is the highest Seq of this device that the server has
+	// received (accepted or rejected). Seqs may arrive out of order (higher
+	// priority first), so there may be gaps below it.
+	LastSeq uint64 `json:"last_seq"`
+	// AckedSeq is the gap-free watermark: every Seq from 1 to AckedSeq has
+	// a verdict on the server, so a device never needs to send any of them
+	// again.
+	AckedSeq uint64 `json:"acked_seq"`
+	// Missing lists, in order, up to MaxMissing seqs between AckedSeq and
+	// LastSeq that the server has not received: ops the device still has to
+	// push. A device that no longer holds one of them has lost it.
+	Missing  []uint64  `json:"missing,omitempty"`
 	Verdicts []Verdict `json:"verdicts"`
 	// ClockReset tells the device its clock is beyond MaxDrift: it must
 	// call Clock.Reset(ServerHLC).

@@ -4,12 +4,9 @@ import (
 	"context"
 	"crypto/sha256"
 	"database/sql"
-	"encoding/binary"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"maps"
 	"strings"
@@ -42,6 +39,8 @@ type SyncService struct {
 	// chain hash. Assigning seq here (not by AUTOINCREMENT) lets one INSERT
 	// write the op with its chain value.
 	head logHead
+	// chainVersion is the audit chain version new ops are linked with.
+	chainVersion int
 	// areas caches the area tree; areas are never moved or deleted, and a
 	// miss (a newly imported area) reads the table.
 	areasMu sync.RWMutex
@@ -95,6 +94,11 @@ func NewSyncService(ctx context.Context, db *DB, schema *syncproto.Schema, log *
 		}
 	}
 	s.clock = syncproto.NewClock(db.Now, lastHLC)
+	versions, err := loadChainVersions(ctx, db.read)
+	if err != nil {
+		return nil, err
+	}
+	s.chainVersion = versions.latest()
 	err = db.read.QueryRowContext(ctx, `SELECT seq, chain FROM ops ORDER BY seq DESC LIMIT 1`).Scan(&s.head.seq, &s.head.chain)
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("load log head: %w", err)
@@ -223,6 +227,8 @@ func (s *SyncService) commitGroup(batch []*pushJob) {
 // device is the sync row of the pushing device.
 type device struct {
 	lastSeq uint64
+	// ackedSeq is the gap-free watermark: every seq up to it has a verdict.
+	ackedSeq uint64
 	// clockOffset is the device's clock minus the server's at this push
 	// (0 when the push did not say): domain rules correct device times
 	// with it.
@@ -232,8 +238,8 @@ type device struct {
 // applyPush applies one push inside the group transaction.
 func (s *SyncService) applyPush(ctx context.Context, tx *Tx, p *server.Principal, req *syncproto.PushRequest, head *logHead) (*syncproto.PushResponse, error) {
 	var dev device
-	if err := tx.QueryRowContext(ctx, `SELECT last_seq FROM devices WHERE id = ? AND user_id = ?`, p.DeviceID, p.UserID).
-		Scan(&dev.lastSeq); errors.Is(err, sql.ErrNoRows) {
+	if err := tx.QueryRowContext(ctx, `SELECT last_seq, acked_seq FROM devices WHERE id = ? AND user_id = ?`, p.DeviceID, p.UserID).
+		Scan(&dev.lastSeq, &dev.ackedSeq); errors.Is(err, sql.ErrNoRows) {
 		return nil, server.Errorf(server.EUNAUTHORIZED, "unknown device")
 	} else if err != nil {
 		return nil, fmt.Errorf("load device: %w", err)
@@ -257,13 +263,79 @@ func (s *SyncService) applyPush(ctx context.Context, tx *Tx, p *server.Principal
 	if req.DeviceTime > 0 && req.DeviceTime-serverNow > syncproto.MaxDrift.Milliseconds() {
 		resp.ClockReset = true
 	}
-	if _, err := tx.ExecContext(ctx, `UPDATE devices SET last_seq = ?, last_sync_at = ?, outbox_pending = ?,
+	if err := dev.advanceAcked(ctx, tx, p.DeviceID, req.Ops); err != nil {
+		return nil, err
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE devices SET last_seq = ?, acked_seq = ?, last_sync_at = ?, outbox_pending = ?,
 		outbox_oldest_ms = ?, app_version = ?, clock_offset_ms = ? WHERE id = ?`,
-		dev.lastSeq, serverNow, req.Outbox.Pending, oldestAge(req, serverNow), req.Outbox.AppVersion, dev.clockOffset, p.DeviceID); err != nil {
+		dev.lastSeq, dev.ackedSeq, serverNow, req.Outbox.Pending, oldestAge(req, serverNow), req.Outbox.AppVersion, dev.clockOffset, p.DeviceID); err != nil {
 		return nil, fmt.Errorf("update device: %w", err)
 	}
-	resp.LastSeq = dev.lastSeq
+	resp.LastSeq, resp.AckedSeq = dev.lastSeq, dev.ackedSeq
+	if dev.ackedSeq < dev.lastSeq {
+		missing, err := missingSeqs(ctx, tx, p.DeviceID, dev.ackedSeq)
+		if err != nil {
+			return nil, err
+		}
+		resp.Missing = missing
+	}
 	return resp, nil
+}
+
+// advanceAcked moves the device's gap-free watermark up past every seq
+// that now has a verdict: the seqs of this push (each op of the device
+// with a seq >= 1 has one now, accepted, rejected or already held), then
+// seqs stored by earlier pushes (sent out of order), one index lookup per
+// seq it passes.
+func (dev *device) advanceAcked(ctx context.Context, tx *Tx, deviceID string, ops []syncproto.Op) error {
+	pushed := make(map[uint64]bool, len(ops))
+	for i := range ops {
+		if ops[i].Device == deviceID && ops[i].Seq > 0 {
+			pushed[ops[i].Seq] = true
+		}
+	}
+	for dev.ackedSeq < dev.lastSeq {
+		next := dev.ackedSeq + 1
+		if !pushed[next] {
+			var held bool
+			err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM ops WHERE device = ?1 AND dev_seq = ?2)
+				OR EXISTS (SELECT 1 FROM rejected_ops WHERE device = ?1 AND dev_seq = ?2)`, deviceID, next).Scan(&held)
+			if err != nil {
+				return fmt.Errorf("acked seq: %w", err)
+			}
+			if !held {
+				return nil
+			}
+		}
+		dev.ackedSeq = next
+	}
+	return nil
+}
+
+// missingSeqs lists, in order, up to syncproto.MaxMissing seqs above acked
+// that the device has not pushed although it pushed higher ones: the gaps
+// between the seqs the server holds above acked.
+func missingSeqs(ctx context.Context, tx *Tx, deviceID string, acked uint64) ([]uint64, error) {
+	rows, err := tx.QueryContext(ctx, `SELECT dev_seq FROM ops WHERE device = ?1 AND dev_seq > ?2
+		UNION SELECT dev_seq FROM rejected_ops WHERE device = ?1 AND dev_seq > ?2
+		ORDER BY dev_seq LIMIT ?3`, deviceID, acked, syncproto.MaxMissing)
+	if err != nil {
+		return nil, fmt.Errorf("missing seqs: %w", err)
+	}
+	defer rows.Close()
+	var out []uint64
+	prev := acked
+	for rows.Next() {
+		var held uint64
+		if err := rows.Scan(&held); err != nil {
+			return nil, err
+		}
+		for s := prev + 1; s < held && len(out) < syncproto.MaxMissing; s++ {
+			out = append(out, s)
+		}
+		prev = held
+	}
+	return out, rows.Err()
 }
 
 // oldestAge converts the device's oldest pending time into an age by the
@@ -316,9 +388,9 @@ func (s *SyncService) applyOp(ctx context.Context, tx *Tx, p *server.Principal, 
 	}
 
 	reject := func(code, reason string) (syncproto.Verdict, error) {
-		_, err := tx.ExecContext(ctx, `INSERT INTO rejected_ops (device, dev_seq, user_id, area_id, collection, doc_id, code, reason, body, op_hash, received_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, op.Device, op.Seq, p.UserID, p.AreaID, op.Collection, op.Doc,
-			code, reason, string(body), hash, ms(tx.now))
+		_, err := tx.ExecContext(ctx, `INSERT INTO rejected_ops (device, dev_seq, user_id, area_id, collection, doc_id, code, reason, body, op_hash, received_at, clock_offset_ms)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, op.Device, op.Seq, p.UserID, p.AreaID, op.Collection, op.Doc,
+			code, reason, string(body), hash, ms(tx.now), dev.clockOffset)
 		if err != nil {
 			return v, fmt.Errorf("store rejected op: %w", err)
 		}
@@ -353,12 +425,21 @@ func (s *SyncService) applyOp(ctx context.Context, tx *Tx, p *server.Principal, 
 	if err != nil {
 		return v, err
 	}
+	// The area check comes before anything that reads the document: a
+	// document outside the caller's area is refused with a reason that
+	// says nothing of it (not its area, not its fields).
+	outside := func() (syncproto.Verdict, error) {
+		return reject(syncproto.CodeForbiddenArea, fmt.Sprintf("%s/%s is outside your area", op.Collection, op.Doc))
+	}
 	var area *server.Area
 	if cur != nil {
 		if area, err = s.area(ctx, tx, cur.areaID); err != nil {
 			return v, err
 		}
-		if reason := s.areaChange(ctx, tx, col, op, cur); reason != "" {
+		if !server.Covers(p.AreaPath, area.Path) {
+			return outside()
+		}
+		if reason := areaChange(col, op, cur); reason != "" {
 			return reject(syncproto.CodeForbiddenArea, reason)
 		}
 	} else {
@@ -368,11 +449,9 @@ func (s *SyncService) applyOp(ctx context.Context, tx *Tx, p *server.Principal, 
 		} else if code != "" {
 			return reject(code, reason)
 		}
-	}
-	if !server.Covers(p.AreaPath, area.Path) {
-		// The same answer whether or not the document exists, so ids
-		// outside the caller's area reveal nothing.
-		return reject(syncproto.CodeForbiddenArea, fmt.Sprintf("%s/%s is outside your area", op.Collection, op.Doc))
+		if !server.Covers(p.AreaPath, area.Path) {
+			return outside()
+		}
 	}
 	var state syncproto.DocState
 	if cur != nil {
@@ -411,10 +490,10 @@ func (s *SyncService) applyOp(ctx context.Context, tx *Tx, p *server.Principal, 
 	}
 
 	seq := head.seq + 1
-	chain := chainNext(head.chain, seq, body)
-	if _, err := tx.ExecContext(ctx, `INSERT INTO ops (seq, device, dev_seq, user_id, collection, doc_id, area_id, hlc, device_hlc, body, op_hash, received_at, chain)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, seq, op.Device, op.Seq, p.UserID, op.Collection, op.Doc, area.ID,
-		op.HLC.String(), deviceHLC, string(body), hash, ms(tx.now), chain); err != nil {
+	chain := chainNext(head.chain, chainLink{version: s.chainVersion, seq: seq, receivedAt: ms(tx.now), user: p.Username, area: area.ID, body: body})
+	if _, err := tx.ExecContext(ctx, `INSERT INTO ops (seq, device, dev_seq, user_id, collection, doc_id, area_id, hlc, device_hlc, body, op_hash, received_at, chain, clock_offset_ms)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, seq, op.Device, op.Seq, p.UserID, op.Collection, op.Doc, area.ID,
+		op.HLC.String(), deviceHLC, string(body), hash, ms(tx.now), chain, dev.clockOffset); err != nil {
 		return v, fmt.Errorf("insert op: %w", err)
 	}
 	*head = logHead{seq: seq, chain: chain}
@@ -526,17 +605,6 @@ func storedVerdict(ctx context.Context, tx *Tx, op *syncproto.Op, hash []byte) (
 		return rejectVerdict(v, syncproto.CodeSeqReused, "this device already used seq "+fmt.Sprint(op.Seq)+" for another op: renumber it above last_seq"), true, nil
 	}
 	return rejectVerdict(v, code, reason), true, nil
-}
-
-// chainNext extends the audit hash chain: sha256(prev || seq || body).
-func chainNext(prev []byte, seq int64, body []byte) []byte {
-	h := sha256.New()
-	h.Write(prev)
-	var b [8]byte
-	binary.BigEndian.PutUint64(b[:], uint64(seq))
-	h.Write(b[:])
-	h.Write(body)
-	return h.Sum(nil)
 }
 
 // insertScopes records which areas may pull the op: its area and every
@@ -752,7 +820,7 @@ func (s *SyncService) newDocArea(ctx context.Context, tx *Tx, p *server.Principa
 
 // areaChange refuses an op that would move an existing document to
 // another area: scopes of its past changes could not follow it.
-func (s *SyncService) areaChange(ctx context.Context, tx *Tx, col *syncproto.Collection, op *syncproto.Op, cur *storedDoc) string {
+func areaChange(col *syncproto.Collection, op *syncproto.Op, cur *storedDoc) string {
 	field := col.Area.Field
 	if field == "" {
 		field = col.Area.Ref
@@ -787,114 +855,6 @@ func stringField(op *syncproto.Op, name string) (string, bool) {
 		return "", false
 	}
 	return v, true
-}
-
-// VerifyChain recomputes the audit hash chain over the whole op log and
-// returns the number of ops checked, or an error naming the first op whose
-// stored chain value does not match (a row was altered, removed or
-// inserted).
-func (s *SyncService) VerifyChain(ctx context.Context) (int, error) {
-	n, _, err := s.VerifyChainHead(ctx)
-	return n, err
-}
-
-// VerifyChainHead is VerifyChain that also returns the chain's head (the
-// last op's chain value, nil for an empty log): publish or record it, and
-// an export verified later must end at the same head.
-func (s *SyncService) VerifyChainHead(ctx context.Context) (int, []byte, error) {
-	rows, err := s.db.read.QueryContext(ctx, `SELECT seq, body, chain FROM ops ORDER BY seq`)
-	if err != nil {
-		return 0, nil, fmt.Errorf("verify chain: %w", err)
-	}
-	defer rows.Close()
-	var head []byte
-	n := 0
-	for rows.Next() {
-		var seq int64
-		var body string
-		var chain []byte
-		if err := rows.Scan(&seq, &body, &chain); err != nil {
-			return n, nil, err
-		}
-		head = chainNext(head, seq, []byte(body))
-		if string(head) != string(chain) {
-			return n, nil, fmt.Errorf("audit chain broken at op %d", seq)
-		}
-		n++
-	}
-	return n, head, rows.Err()
-}
-
-// ChainEntry is one line of an audit chain export (JSON lines, seq order):
-// the op as the server applied it and its chain value
-// sha256(previous chain || seq as 8 bytes big-endian || op), in hex.
-type ChainEntry struct {
-	Seq        int64  `json:"seq"`
-	Device     string `json:"device"`
-	DevSeq     int64  `json:"dev_seq"`
-	User       string `json:"user"`
-	Collection string `json:"collection"`
-	Doc        string `json:"doc"`
-	Area       string `json:"area"`
-	ReceivedAt int64  `json:"received_at"`
-	// Op is the op's JSON exactly as hashed, as a string so that it keeps
-	// its bytes.
-	Op    string `json:"op"`
-	Chain string `json:"chain"`
-}
-
-// ExportChain writes the whole op log as ChainEntry lines to w and returns
-// the number of entries and the head. The export is self-verifying
-// (VerifyChainExport) and, with the head, tamper-evident.
-func (s *SyncService) ExportChain(ctx context.Context, w io.Writer) (int, []byte, error) {
-	rows, err := s.db.read.QueryContext(ctx, `SELECT o.seq, o.device, o.dev_seq, u.username, o.collection, o.doc_id, o.area_id,
-		o.received_at, o.body, o.chain FROM ops o JOIN users u ON u.id = o.user_id ORDER BY o.seq`)
-	if err != nil {
-		return 0, nil, fmt.Errorf("export chain: %w", err)
-	}
-	defer rows.Close()
-	enc := json.NewEncoder(w)
-	enc.SetEscapeHTML(false)
-	var head []byte
-	n := 0
-	for rows.Next() {
-		var e ChainEntry
-		if err := rows.Scan(&e.Seq, &e.Device, &e.DevSeq, &e.User, &e.Collection, &e.Doc, &e.Area, &e.ReceivedAt, &e.Op, &head); err != nil {
-			return n, nil, err
-		}
-		e.Chain = hex.EncodeToString(head)
-		if err := enc.Encode(&e); err != nil {
-			return n, nil, fmt.Errorf("export chain: %w", err)
-		}
-		n++
-	}
-	return n, head, rows.Err()
-}
-
-// VerifyChainExport recomputes the chain of an export read from r: every
-// entry must follow the previous one (seq + 1, starting at 1) and carry the
-// chain value of its op. It returns the number of entries and the head,
-// or an error naming the first bad line.
-func VerifyChainExport(r io.Reader) (int, []byte, error) {
-	dec := json.NewDecoder(r)
-	var head []byte
-	var n int
-	for {
-		var e ChainEntry
-		if err := dec.Decode(&e); errors.Is(err, io.EOF) {
-			return n, head, nil
-		} else if err != nil {
-			return n, nil, fmt.Errorf("entry %d: %w", n+1, err)
-		}
-		if e.Seq != int64(n)+1 {
-			return n, nil, fmt.Errorf("entry %d: seq %d, want %d (an entry is missing or out of order)", n+1, e.Seq, n+1)
-		}
-		head = chainNext(head, e.Seq, []byte(e.Op))
-		if hex.EncodeToString(head) != e.Chain {
-			return n, nil, fmt.Errorf("audit chain broken at op %d", e.Seq)
-		}
-		n++
-	}
 }
 
 // Rule is a domain rule (docs/DOMAIN.md) that the engine runs on every op

@@ -323,27 +323,51 @@ func snapshotDocs(ctx context.Context, tx *sql.Tx, where string, args []any, pg 
 	return out, rows.Err()
 }
 
+// readableIn returns an SQL condition "<column> IN (...)" over the
+// collections role may read, and its arguments; reads of conflicts and
+// rejected ops carry field values, so they follow the collections' Readers
+// like pulls do.
+func (s *SyncService) readableIn(column string, role server.Role) (string, []any) {
+	var args []any
+	for _, c := range s.schema.Collections() {
+		if c.CanRead(syncproto.Role(role)) {
+			args = append(args, c.Name)
+		}
+	}
+	if len(args) == 0 {
+		return "0", nil
+	}
+	return column + ` IN (?` + strings.Repeat(`, ?`, len(args)-1) + `)`, args
+}
+
+// stampUser is SQL for the username of the device that wrote a register:
+// the device id is what follows '@' in the register's stamp.
+const stampUser = `(SELECT u.username FROM devices d JOIN users u ON u.id = d.user_id
+	WHERE d.id = substr(json_extract(%[1]s, '$.s'), instr(json_extract(%[1]s, '$.s'), '@') + 1))`
+
 // Conflicts implements server.SyncService.
 func (s *SyncService) Conflicts(ctx context.Context, f server.ConflictFilter) ([]*server.Conflict, error) {
 	p := server.PrincipalFrom(ctx)
 	if p == nil {
 		return nil, server.Errorf(server.EUNAUTHORIZED, "not logged in")
 	}
-	q := `SELECT id, seq, collection, doc_id, area_id, field, winner, loser, created_at, resolved_at IS NOT NULL
-		FROM conflicts WHERE area_path LIKE ? ESCAPE '\'`
-	args := []any{likePrefix(p.AreaPath)}
+	cols, colArgs := s.readableIn("c.collection", p.Role)
+	q := `SELECT c.id, c.seq, c.collection, c.doc_id, c.area_id, c.field, c.winner, c.loser, c.created_at, c.resolved_at IS NOT NULL,
+		COALESCE(` + fmt.Sprintf(stampUser, "c.winner") + `, ''), COALESCE(` + fmt.Sprintf(stampUser, "c.loser") + `, '')
+		FROM conflicts c WHERE c.area_path LIKE ? ESCAPE '\' AND ` + cols
+	args := append([]any{likePrefix(p.AreaPath)}, colArgs...)
 	if f.Collection != "" {
-		q += ` AND collection = ?`
+		q += ` AND c.collection = ?`
 		args = append(args, f.Collection)
 	}
 	if f.DocID != "" {
-		q += ` AND doc_id = ?`
+		q += ` AND c.doc_id = ?`
 		args = append(args, f.DocID)
 	}
 	if f.OpenOnly {
-		q += ` AND resolved_at IS NULL`
+		q += ` AND c.resolved_at IS NULL`
 	}
-	q += ` ORDER BY id DESC LIMIT ?`
+	q += ` ORDER BY c.id DESC LIMIT ?`
 	args = append(args, clampLimit(f.Limit))
 	rows, err := s.db.read.QueryContext(ctx, q, args...)
 	if err != nil {
@@ -355,7 +379,8 @@ func (s *SyncService) Conflicts(ctx context.Context, f server.ConflictFilter) ([
 		var c server.Conflict
 		var w, l string
 		var created int64
-		if err := rows.Scan(&c.ID, &c.Seq, &c.Collection, &c.DocID, &c.AreaID, &c.Field, &w, &l, &created, &c.Resolved); err != nil {
+		if err := rows.Scan(&c.ID, &c.Seq, &c.Collection, &c.DocID, &c.AreaID, &c.Field, &w, &l, &created, &c.Resolved,
+			&c.WinnerUser, &c.LoserUser); err != nil {
 			return nil, err
 		}
 		if err := json.Unmarshal([]byte(w), &c.Winner); err != nil {
@@ -376,10 +401,11 @@ func (s *SyncService) Rejected(ctx context.Context, f server.RejectedFilter) ([]
 	if p == nil {
 		return nil, server.Errorf(server.EUNAUTHORIZED, "not logged in")
 	}
+	cols, colArgs := s.readableIn("r.collection", p.Role)
 	q := `SELECT r.device, r.dev_seq, u.username, r.collection, r.doc_id, r.code, r.reason, r.body, r.received_at
 		FROM rejected_ops r JOIN users u ON u.id = r.user_id JOIN areas a ON a.id = r.area_id
-		WHERE a.path LIKE ? ESCAPE '\'`
-	args := []any{likePrefix(p.AreaPath)}
+		WHERE a.path LIKE ? ESCAPE '\' AND ` + cols
+	args := append([]any{likePrefix(p.AreaPath)}, colArgs...)
 	if f.Device != "" {
 		q += ` AND r.device = ?`
 		args = append(args, f.Device)
@@ -411,7 +437,7 @@ func (s *SyncService) Devices(ctx context.Context) ([]*server.DeviceStatus, erro
 	if p == nil {
 		return nil, server.Errorf(server.EUNAUTHORIZED, "not logged in")
 	}
-	rows, err := s.db.read.QueryContext(ctx, `SELECT d.id, u.username, u.area_id, d.last_seq, d.last_sync_at, d.outbox_pending,
+	rows, err := s.db.read.QueryContext(ctx, `SELECT d.id, u.username, u.area_id, d.last_seq, d.acked_seq, d.last_sync_at, d.outbox_pending,
 		d.outbox_oldest_ms, d.app_version, d.clock_offset_ms, d.revoked_at IS NOT NULL,
 		(SELECT count(*) FROM rejected_ops r WHERE r.device = d.id)
 		FROM devices d JOIN users u ON u.id = d.user_id JOIN areas a ON a.id = u.area_id
@@ -424,7 +450,7 @@ func (s *SyncService) Devices(ctx context.Context) ([]*server.DeviceStatus, erro
 	for rows.Next() {
 		var d server.DeviceStatus
 		var last sql.NullInt64
-		if err := rows.Scan(&d.ID, &d.Username, &d.AreaID, &d.LastSeq, &last, &d.OutboxPending, &d.OutboxOldestMS,
+		if err := rows.Scan(&d.ID, &d.Username, &d.AreaID, &d.LastSeq, &d.AckedSeq, &last, &d.OutboxPending, &d.OutboxOldestMS,
 			&d.AppVersion, &d.ClockOffsetMS, &d.Revoked, &d.Rejected); err != nil {
 			return nil, err
 		}

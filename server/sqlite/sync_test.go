@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -192,8 +193,33 @@ func TestPush(t *testing.T) {
 		r2 := mustPush(t, e.sync, ctx, d.push(low))
 		wantVerdict(t, r1.Verdicts[0], syncproto.StatusAccepted, "")
 		wantVerdict(t, r2.Verdicts[0], syncproto.StatusAccepted, "")
-		if r2.LastSeq != high.Seq {
-			t.Fatalf("got last_seq %d, want %d", r2.LastSeq, high.Seq)
+		// The gap left by the high-priority op is reported until it closes.
+		if r1.LastSeq != high.Seq || r1.AckedSeq != low.Seq-1 || !slices.Equal(r1.Missing, []uint64{low.Seq}) {
+			t.Fatalf("after the high op: last %d acked %d missing %v, want %d, %d, [%d]", r1.LastSeq, r1.AckedSeq, r1.Missing, high.Seq, low.Seq-1, low.Seq)
+		}
+		if r2.LastSeq != high.Seq || r2.AckedSeq != high.Seq || len(r2.Missing) != 0 {
+			t.Fatalf("after the low op: last %d acked %d missing %v, want %d, %d, none", r2.LastSeq, r2.AckedSeq, r2.Missing, high.Seq, high.Seq)
+		}
+	})
+	t.Run("GapsListed", func(t *testing.T) {
+		// Seqs +1, +3 and +6 pushed; +2, +4 and +5 never arrive.
+		base := d.seq
+		ops := make([]syncproto.Op, 6)
+		for i := range ops {
+			ops[i] = d.op("sites", fmt.Sprintf("site-gap-%d", i), site(grid111, "缺号"))
+		}
+		resp := mustPush(t, e.sync, ctx, d.push(ops[0], ops[2], ops[5]))
+		want := []uint64{base + 2, base + 4, base + 5}
+		if resp.AckedSeq != base+1 || resp.LastSeq != base+6 || !slices.Equal(resp.Missing, want) {
+			t.Fatalf("got acked %d last %d missing %v, want %d, %d, %v", resp.AckedSeq, resp.LastSeq, resp.Missing, base+1, base+6, want)
+		}
+		// An empty push (a status report) still tells the gap.
+		if again := mustPush(t, e.sync, ctx, d.push()); !slices.Equal(again.Missing, want) {
+			t.Fatalf("empty push: missing %v, want %v", again.Missing, want)
+		}
+		resp = mustPush(t, e.sync, ctx, d.push(ops[1], ops[3], ops[4]))
+		if resp.AckedSeq != base+6 || len(resp.Missing) != 0 {
+			t.Fatalf("closed gap: acked %d missing %v", resp.AckedSeq, resp.Missing)
 		}
 	})
 	t.Run("ClockFarAheadIsClamped", func(t *testing.T) {
