@@ -18,7 +18,7 @@ func readExample(tb testing.TB) []byte {
 	return b
 }
 
-// TestPushExample checks the example in docs/PROTOCOL-merge.md (kept in
+// TestPushExample checks the example in docs/PROTOCOL.md (kept in
 // testdata) is a valid push whose ops a grid worker may apply in order.
 func TestPushExample(t *testing.T) {
 	req, err := DecodePush(readExample(t))

@@ -9,7 +9,7 @@
 // what lets two replicas that saw the same operations compute the same state.
 //
 // The protocol is described for third-party client authors in
-// docs/PROTOCOL-merge.md; the doc comments below are the normative source.
+// docs/PROTOCOL.md; the doc comments below are the normative source.
 package syncproto
 
 // ProtocolVersion is the version of the wire protocol described by this

@@ -19,7 +19,7 @@ func photo(name string) string {
 	return hex.EncodeToString(sum[:])
 }
 
-// TestWorkedExample is the worked example of docs/PROTOCOL-merge.md: two
+// TestWorkedExample is the worked example of docs/PROTOCOL.md: two
 // phones edit the same hazard offline and converge whichever order their
 // ops arrive in. The final state is pinned in testdata so that the document
 // and the code agree.

@@ -774,7 +774,7 @@ func saveConflict(ctx context.Context, tx *Tx, seq int64, st syncproto.DocState,
 	if err != nil {
 		return err
 	}
-	_, err = tx.ExecContext(ctx, `INSERT INTO conflicts (seq, collection, doc_id, area_id, area_path, field, winner, loser, created_at)
+	_, err = tx.ExecContext(ctx, `INSERT OR IGNORE INTO conflicts (seq, collection, doc_id, area_id, area_path, field, winner, loser, created_at)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`, seq, st.Collection, st.ID, area.ID, area.Path, c.Field, string(w), string(l), ms(tx.now))
 	if err != nil {
 		return fmt.Errorf("save conflict: %w", err)

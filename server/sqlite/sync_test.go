@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -321,8 +322,9 @@ func TestConflictsKept(t *testing.T) {
 	if len(cs) != 1 || cs[0].Field != "name" || string(cs[0].Winner.Value) != `"张家(东)"` || string(cs[0].Loser.Value) != `"张家(西)"` {
 		t.Fatalf("got conflicts %+v, want name: 张家(东) over 张家(西)", cs)
 	}
-	if cs[0].Loser.Stamp.Device != "phone-worker-111" {
-		t.Fatalf("loser's author: got %s", cs[0].Loser.Stamp.Device)
+	if cs[0].Loser.Stamp.Device != "phone-worker-111" || cs[0].LoserUser != "worker-1-1-1" || cs[0].WinnerUser != "village-1-1" {
+		t.Fatalf("authors: loser %s (%s), winner %s, want phone-worker-111 (worker-1-1-1), village-1-1",
+			cs[0].Loser.Stamp.Device, cs[0].LoserUser, cs[0].WinnerUser)
 	}
 
 	// An edit made after seeing the winner is an overwrite, not a conflict.
@@ -452,6 +454,83 @@ func TestAuthorizationMatrix(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestForbiddenAreaRevealsNothing: an edit of a document in another area
+// is refused with a reason that names neither that area nor any of the
+// document's values, whether it also tries to move the document or not.
+func TestForbiddenAreaRevealsNothing(t *testing.T) {
+	e := mustSyncEnv(t)
+	dw := newDevice("seed-worker-211")
+	mustPush(t, e.sync, e.as(t, "worker-2-1-1", dw.id), dw.push(dw.op("sites", "far-site", site(grid211, "外镇秘密户"))))
+	d := newDevice("probe-worker-111")
+	ctx := e.as(t, "worker-1-1-1", d.id)
+	del := d.op("sites", "far-site", nil)
+	del.Delete = true
+	resp := mustPush(t, e.sync, ctx, d.push(
+		d.op("sites", "far-site", map[string]any{"grid": grid111}),
+		d.op("sites", "far-site", map[string]any{"name": "改名"}),
+		del,
+	))
+	for _, v := range resp.Verdicts {
+		wantVerdict(t, v, syncproto.StatusRejected, syncproto.CodeForbiddenArea)
+		if strings.Contains(v.Reason, grid211) || strings.Contains(v.Reason, "外镇") || strings.Contains(v.Reason, "330399102") {
+			t.Errorf("op %d: reason %q reveals the other area's document", v.Seq, v.Reason)
+		}
+	}
+}
+
+// TestReadsFollowReaders: conflicts and rejected ops carry field values, so
+// a role that may not read a collection (a grid worker and enforcement
+// records) sees neither its conflicts nor its rejected ops, even in its own
+// area; the station does.
+func TestReadsFollowReaders(t *testing.T) {
+	e := mustSyncEnv(t)
+	da, db := newDevice("phone-officer-1a"), newDevice("phone-officer-1b")
+	officerA, officerB := e.as(t, "officer-1-a", da.id), e.as(t, "officer-1-b", db.id)
+	create := da.op("enforcement_records", "case-1", map[string]any{"site": demoSiteG01, "subject": "案由"})
+	create.Add = map[string][]string{"officers": {"officer-1-a", "officer-1-b"}}
+	wantVerdict(t, mustPush(t, e.sync, officerA, da.push(create)).Verdicts[0], syncproto.StatusAccepted, "")
+	// Both officers change the subject concurrently: a conflict on an
+	// enforcement record.
+	a := da.op("enforcement_records", "case-1", map[string]any{"subject": "案由甲"})
+	a.Base = map[string]syncproto.Stamp{"subject": create.Stamp()}
+	time.Sleep(2 * time.Millisecond)
+	b := db.op("enforcement_records", "case-1", map[string]any{"subject": "案由乙"})
+	b.Base = map[string]syncproto.Stamp{"subject": create.Stamp()}
+	mustPush(t, e.sync, officerB, db.push(b))
+	mustPush(t, e.sync, officerA, da.push(a))
+	// And one op of theirs is refused: a record outside their township.
+	wantVerdict(t, mustPush(t, e.sync, officerA, da.push(da.op("enforcement_records", "case-far", map[string]any{"site": "no-such-site"}))).Verdicts[0],
+		syncproto.StatusRejected, syncproto.CodeNotFound)
+
+	count := func(user string) (conflicts, rejected int) {
+		ctx := e.as(t, user, "reader-"+user)
+		cs, err := e.sync.Conflicts(ctx, server.ConflictFilter{Collection: "enforcement_records"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		rs, err := e.sync.Rejected(ctx, server.RejectedFilter{Device: da.id})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(cs), len(rs)
+	}
+	for _, tc := range []struct {
+		user               string
+		conflicts, rejects int
+	}{
+		{"station-1", 1, 1},
+		{"officer-1-b", 1, 1},
+		{"county", 1, 1},
+		{"village-1-1", 0, 0},
+		{"worker-1-1-1", 0, 0},
+		{"station-2", 0, 0},
+	} {
+		if c, r := count(tc.user); c != tc.conflicts || r != tc.rejects {
+			t.Errorf("%s sees %d conflicts and %d rejected ops, want %d and %d", tc.user, c, r, tc.conflicts, tc.rejects)
+		}
 	}
 }
 
