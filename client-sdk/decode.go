@@ -135,6 +135,9 @@ func decodePullResponse(data []byte) (*syncproto.PullResponse, error) {
 		if err := ch.Op.Validate(); err != nil {
 			return nil, protocolError("pulled op %d: %v", ch.ServerSeq, err)
 		}
+		if ch.Area != "" && !syncproto.ValidDocID(ch.Area) {
+			return nil, protocolError("pulled op %d: area %q", ch.ServerSeq, ch.Area)
+		}
 	}
 	return &r, nil
 }
@@ -157,8 +160,8 @@ func decodeSnapshotResponse(data []byte) (*syncproto.SnapshotResponse, error) {
 		return nil, protocolError("snapshot reply has more pages but no next token")
 	}
 	for _, d := range r.Docs {
-		if d.Collection == "" || !syncproto.ValidDocID(d.ID) {
-			return nil, protocolError("snapshot document %q/%q", d.Collection, d.ID)
+		if d.Collection == "" || !syncproto.ValidDocID(d.ID) || d.Area != "" && !syncproto.ValidDocID(d.Area) {
+			return nil, protocolError("snapshot document %q/%q (area %q)", d.Collection, d.ID, d.Area)
 		}
 	}
 	return &r, nil

@@ -49,6 +49,9 @@ func FuzzDecodePullResponse(f *testing.F) {
 				t.Fatalf("accepted changes out of order")
 			}
 			last = ch.ServerSeq
+			if ch.Area != "" && !syncproto.ValidDocID(ch.Area) {
+				t.Fatalf("accepted a change with area %q", ch.Area)
+			}
 			// What the device does with a change must not panic, and a
 			// state it stores must encode.
 			col, ok := schema.Collection(ch.Op.Collection)

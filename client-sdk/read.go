@@ -205,6 +205,7 @@ func (v *viewer) doc(col *syncproto.Collection, id string) (syncproto.DocState, 
 	if err != nil || v.confirmed {
 		return st, exists, 0, err
 	}
+	known := exists
 	rows, err := v.q.QueryContext(context.Background(), `SELECT `+outboxColumns+` FROM outbox
 		WHERE collection = ? AND doc_id = ? ORDER BY ord`, col.Name, id)
 	if err != nil {
@@ -231,6 +232,13 @@ func (v *viewer) doc(col *syncproto.Collection, id string) (syncproto.DocState, 
 	}
 	if !exists {
 		return syncproto.DocState{}, false, 0, nil
+	}
+	if !known && col.Area.Author {
+		// Made on this device and not pulled back yet: its area will be
+		// its author's, this device's user's.
+		if u := v.c.User(); u != nil {
+			st.Area = u.AreaID
+		}
 	}
 	if err := v.fillArea(col, &st, 0); err != nil {
 		return st, false, 0, err
@@ -269,9 +277,9 @@ const maxRefDepth = 4
 
 // fillArea sets st.Area, when empty, the way the server does when the
 // document is created: from the collection's area field, or from the
-// referenced document. Pulled changes are ops and do not carry the area,
-// so without this a replica built by pulling would differ from one built
-// from a snapshot.
+// referenced document. Pulled changes carry the area the server fixed
+// (Change.Area); this covers documents still in the outbox, so that local
+// reads place them like the server will.
 func (v *viewer) fillArea(col *syncproto.Collection, st *syncproto.DocState, depth int) error {
 	if st.Area != "" || depth > maxRefDepth {
 		return nil

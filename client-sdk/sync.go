@@ -428,6 +428,9 @@ func (c *Client) applyChanges(tx *sql.Tx, changes []syncproto.Change, rep *SyncR
 			rep.Skipped++
 			continue
 		}
+		if next.Area == "" {
+			next.Area = ch.Area
+		}
 		if err := v.fillArea(col, &next, 0); err != nil {
 			return err
 		}

@@ -100,6 +100,11 @@ type Change struct {
 	User string `json:"user"`
 	// ReceivedAt is the server time (unix ms) the op was accepted.
 	ReceivedAt int64 `json:"received_at"`
+	// Area is the id of the document's area, as the server fixed it when
+	// the document was created (DocState.Area). A device sets it on the
+	// document when it has none: it cannot derive it for documents whose
+	// area is their author's.
+	Area string `json:"area,omitempty"`
 }
 
 // PullResponse is a page of changes visible to the user since a cursor.

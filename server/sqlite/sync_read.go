@@ -126,7 +126,7 @@ func (s *SyncService) Pull(ctx context.Context, cur string, limit int) (*syncpro
 		if !readable[r.collection] {
 			continue
 		}
-		ch := syncproto.Change{ServerSeq: r.seq, User: r.user, ReceivedAt: r.receivedAt}
+		ch := syncproto.Change{ServerSeq: r.seq, User: r.user, ReceivedAt: r.receivedAt, Area: r.area}
 		if err := json.Unmarshal([]byte(r.body), &ch.Op); err != nil {
 			return nil, fmt.Errorf("decode op %d: %w", r.seq, err)
 		}
@@ -140,14 +140,14 @@ func (s *SyncService) Pull(ctx context.Context, cur string, limit int) (*syncpro
 type pulledOp struct {
 	seq              int64
 	collection, body string
-	user             string
+	user, area       string
 	receivedAt       int64
 }
 
 // pullRange reads at most n ops of one scope after seq, in seq order: one
 // range of the op_scopes primary key.
 func pullRange(ctx context.Context, tx *sql.Tx, scope string, after int64, n int) ([]pulledOp, error) {
-	rows, err := tx.QueryContext(ctx, `SELECT o.seq, o.collection, o.body, u.username, o.received_at
+	rows, err := tx.QueryContext(ctx, `SELECT o.seq, o.collection, o.body, u.username, o.received_at, o.area_id
 		FROM op_scopes s JOIN ops o ON o.seq = s.seq JOIN users u ON u.id = o.user_id
 		WHERE s.scope = ? AND s.seq > ? ORDER BY s.seq LIMIT ?`, scope, after, n)
 	if err != nil {
@@ -157,7 +157,7 @@ func pullRange(ctx context.Context, tx *sql.Tx, scope string, after int64, n int
 	var out []pulledOp
 	for rows.Next() {
 		var r pulledOp
-		if err := rows.Scan(&r.seq, &r.collection, &r.body, &r.user, &r.receivedAt); err != nil {
+		if err := rows.Scan(&r.seq, &r.collection, &r.body, &r.user, &r.receivedAt, &r.area); err != nil {
 			return nil, err
 		}
 		out = append(out, r)
