@@ -51,7 +51,29 @@ type SyncService struct {
 	// broadcast reports whether any collection is Broadcast, so that
 	// pulls without broadcast collections stay one index range.
 	broadcast bool
+
+	// A pull is contact too: the station must not see a phone that pulls
+	// every day but has nothing to push as "not synced for days". Pulls
+	// note their device here; the toucher writes last_sync_at in batches,
+	// at most once per device per touchEvery, off the pull's path.
+	touchMu   sync.Mutex
+	touched   map[string]time.Time // device → last time noted
+	touches   chan touch
+	touchDone chan struct{}
 }
+
+// touch is a device's contact time, unix ms.
+type touch struct {
+	device string
+	at     int64
+}
+
+// Pull contacts are written at most this often per device, and in batches
+// gathered for touchBatch.
+const (
+	touchEvery = time.Minute
+	touchBatch = 2 * time.Second
+)
 
 // logHead is the end of the op log: last seq and its audit chain value.
 type logHead struct {
@@ -73,7 +95,8 @@ type pushJob struct {
 // NewSyncService starts the writer. Close stops it.
 func NewSyncService(ctx context.Context, db *DB, schema *syncproto.Schema, log *slog.Logger) (*SyncService, error) {
 	s := &SyncService{db: db, schema: schema, log: log, jobs: make(chan *pushJob, queueLength), done: make(chan struct{}),
-		areas: map[string]*server.Area{}, rules: map[string][]Rule{}}
+		areas: map[string]*server.Area{}, rules: map[string][]Rule{},
+		touched: map[string]time.Time{}, touches: make(chan touch, queueLength), touchDone: make(chan struct{})}
 	for _, c := range schema.Collections() {
 		s.broadcast = s.broadcast || c.Broadcast
 	}
@@ -104,14 +127,80 @@ func NewSyncService(ctx context.Context, db *DB, schema *syncproto.Schema, log *
 		return nil, fmt.Errorf("load log head: %w", err)
 	}
 	go s.writer()
+	go s.toucher()
 	return s, nil
 }
 
-// Close stops accepting pushes, finishes the queued ones and stops the writer.
+// Close stops accepting pushes, finishes the queued ones and stops the
+// writer; pull contacts not yet written are written.
 func (s *SyncService) Close() error {
-	s.closeOnce.Do(func() { close(s.jobs) })
+	s.closeOnce.Do(func() {
+		close(s.jobs)
+		s.touchMu.Lock()
+		close(s.touches)
+		s.touches = nil
+		s.touchMu.Unlock()
+	})
 	<-s.done
+	<-s.touchDone
 	return nil
+}
+
+// notePull records that device pulled, for the toucher. It never blocks:
+// when the queue is full the contact is dropped (the next pull notes it).
+func (s *SyncService) notePull(device string) {
+	now := s.db.Now()
+	s.touchMu.Lock()
+	defer s.touchMu.Unlock()
+	if s.touches == nil || now.Sub(s.touched[device]) < touchEvery {
+		return
+	}
+	select {
+	case s.touches <- touch{device: device, at: now.UnixMilli()}:
+		s.touched[device] = now
+	default:
+	}
+}
+
+// toucher writes pull contacts into devices.last_sync_at, a batch per
+// transaction.
+func (s *SyncService) toucher() {
+	defer close(s.touchDone)
+	for t := range s.touches {
+		batch := map[string]int64{t.device: t.at}
+		timer := time.NewTimer(touchBatch)
+	gather:
+		for {
+			select {
+			case t, ok := <-s.touches:
+				if !ok {
+					break gather
+				}
+				batch[t.device] = t.at
+			case <-timer.C:
+				break gather
+			}
+		}
+		timer.Stop()
+		if err := s.writeTouches(batch); err != nil {
+			s.log.Error("record pull contacts", slog.Any("err", err))
+		}
+	}
+}
+
+func (s *SyncService) writeTouches(batch map[string]int64) error {
+	ctx := context.Background()
+	tx, err := s.db.beginTx(ctx)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	for device, at := range batch {
+		if _, err := tx.ExecContext(ctx, `UPDATE devices SET last_sync_at = max(COALESCE(last_sync_at, 0), ?) WHERE id = ?`, at, device); err != nil {
+			return err
+		}
+	}
+	return tx.Commit()
 }
 
 // Push implements server.SyncService. It queues the push for the writer

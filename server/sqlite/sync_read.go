@@ -133,6 +133,7 @@ func (s *SyncService) Pull(ctx context.Context, cur string, limit int) (*syncpro
 		resp.Changes = append(resp.Changes, ch)
 	}
 	resp.Cursor = c.String()
+	s.notePull(p.DeviceID)
 	return resp, nil
 }
 

@@ -632,3 +632,28 @@ func TestRestartKeepsClockAndChain(t *testing.T) {
 		t.Fatalf("chain after restart: %d, %v", n, err)
 	}
 }
+
+// TestPullIsContact: a device that only pulls still shows when it last
+// synced, so the station does not mistake it for a lost phone.
+func TestPullIsContact(t *testing.T) {
+	e := mustSyncEnv(t)
+	ctx := e.as(t, "worker-1-1-1", "phone-pull-only")
+	before := time.Now().Add(-time.Second)
+	if _, err := e.sync.Pull(ctx, "", 0); err != nil {
+		t.Fatal(err)
+	}
+	e.sync.Close() // writes the contacts it holds
+	list, err := mustSyncService(t, e.db).Devices(e.as(t, "station-1", "pc-station-1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range list {
+		if d.ID == "phone-pull-only" {
+			if d.LastSyncAt == nil || d.LastSyncAt.Before(before) {
+				t.Fatalf("last sync %v, want after %v", d.LastSyncAt, before)
+			}
+			return
+		}
+	}
+	t.Fatal("device not listed")
+}
