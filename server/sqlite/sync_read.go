@@ -32,7 +32,13 @@ type cursor struct {
 
 func (c cursor) String() string { return fmt.Sprintf("%d.%s.%s", c.seq, c.area, c.role) }
 
+// MaxCursor bounds a pull cursor: a seq, an area id and a role.
+const MaxCursor = 160
+
 func parseCursor(s string) (cursor, error) {
+	if len(s) > MaxCursor {
+		return cursor{}, server.Errorf(server.EINVALID, "cursor longer than %d bytes", MaxCursor)
+	}
 	parts := strings.Split(s, ".")
 	if len(parts) != 3 {
 		return cursor{}, server.Errorf(server.EINVALID, "malformed cursor")
@@ -220,12 +226,8 @@ func (s *SyncService) Snapshot(ctx context.Context, page string, limit int) (*sy
 		}
 		pg.Cursor = cursor{seq: head, area: p.AreaID, role: p.Role}.String()
 	} else {
-		b, err := base64.RawURLEncoding.DecodeString(page)
-		if err != nil || json.Unmarshal(b, &pg) != nil {
-			return nil, server.Errorf(server.EINVALID, "malformed snapshot page token")
-		}
-		c, err := parseCursor(pg.Cursor)
-		if err != nil {
+		var c cursor
+		if pg, c, err = parseSnapshotPage(page); err != nil {
 			return nil, err
 		}
 		if c.area != p.AreaID || c.role != p.Role {
@@ -269,6 +271,24 @@ func (s *SyncService) Snapshot(ctx context.Context, page string, limit int) (*sy
 		resp.Next = base64.RawURLEncoding.EncodeToString(b)
 	}
 	return resp, nil
+}
+
+// MaxSnapshotPageToken bounds a snapshot page token: a cursor and a
+// document key (area path, collection, id), base64-encoded JSON.
+const MaxSnapshotPageToken = 1024
+
+// parseSnapshotPage decodes an untrusted snapshot page token and its cursor.
+func parseSnapshotPage(token string) (snapshotPage, cursor, error) {
+	var pg snapshotPage
+	if len(token) > MaxSnapshotPageToken {
+		return pg, cursor{}, server.Errorf(server.EINVALID, "snapshot page token longer than %d bytes", MaxSnapshotPageToken)
+	}
+	b, err := base64.RawURLEncoding.DecodeString(token)
+	if err != nil || json.Unmarshal(b, &pg) != nil {
+		return pg, cursor{}, server.Errorf(server.EINVALID, "malformed snapshot page token")
+	}
+	c, err := parseCursor(pg.Cursor)
+	return pg, c, err
 }
 
 // snapshotDoc is a document row read for a snapshot, not yet decoded.
