@@ -15,7 +15,8 @@ import (
 // faults is an http.RoundTripper between a device and the real server that
 // misbehaves like a 2G link: it drops requests, drops replies after the
 // server processed the request, delivers requests twice, delivers a stale
-// copy of a request later (after newer ones), and delays. It is the only
+// copy of a request later (after newer ones), and delays requests and
+// replies. It is the only
 // mock in these tests: everything behind it is the real server.
 type faults struct {
 	base http.RoundTripper
@@ -45,7 +46,10 @@ func (f *faults) set(dropRequest, dropReply, duplicate, late float64, maxDelay t
 
 type plan struct {
 	dropRequest, dropReply, duplicate, late bool
-	delay, lateDelay                        time.Duration
+	// delay holds the request back before it is sent, replyDelay holds
+	// the reply back after the server answered (other devices go on
+	// meanwhile), lateDelay is how late a stale copy arrives.
+	delay, replyDelay, lateDelay time.Duration
 }
 
 func (f *faults) plan() plan {
@@ -55,6 +59,7 @@ func (f *faults) plan() plan {
 		duplicate: f.rng.Float64() < f.duplicate, late: f.rng.Float64() < f.late}
 	if f.maxDelay > 0 {
 		p.delay = time.Duration(f.rng.Int64N(int64(f.maxDelay)))
+		p.replyDelay = time.Duration(f.rng.Int64N(int64(f.maxDelay)))
 		p.lateDelay = time.Duration(f.rng.Int64N(int64(10 * f.maxDelay)))
 	}
 	return p
@@ -111,6 +116,13 @@ func (f *faults) RoundTrip(req *http.Request) (*http.Response, error) {
 	resp.Body.Close()
 	if err != nil {
 		return nil, err
+	}
+	if p.replyDelay > 0 {
+		select {
+		case <-time.After(p.replyDelay):
+		case <-req.Context().Done():
+			return nil, req.Context().Err()
+		}
 	}
 	if p.dropReply {
 		return nil, errDroppedReply
