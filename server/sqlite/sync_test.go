@@ -657,3 +657,36 @@ func TestPullIsContact(t *testing.T) {
 	}
 	t.Fatal("device not listed")
 }
+
+// TestReadRestrictedMatrix: enforcement records are read only by the roles
+// the collection names, and only inside their area, by pull and by
+// snapshot alike.
+func TestReadRestrictedMatrix(t *testing.T) {
+	e := mustSyncEnv(t)
+	da := newDevice("phone-officer-1a")
+	create := da.op("enforcement_records", "case-matrix", map[string]any{"site": demoSiteG01, "subject": "占用疏散通道"})
+	create.Add = map[string][]string{"officers": {"officer-1-a", "officer-1-b"}}
+	accepted(t, mustPush(t, e.sync, e.as(t, "officer-1-a", da.id), da.push(create)))
+	for _, tc := range []struct {
+		user string
+		sees bool
+	}{
+		{"officer-1-a", true}, {"officer-1-b", true}, {"station-1", true}, {"county", true},
+		{"worker-1-1-1", false}, {"worker-1-1-2", false}, {"village-1-1", false},
+		{"station-2", false}, {"worker-2-1-1", false},
+	} {
+		t.Run(tc.user, func(t *testing.T) {
+			ctx := e.as(t, tc.user, "reader-"+tc.user)
+			pulled, snap := false, false
+			for _, ch := range pullAll(t, e.sync, ctx) {
+				pulled = pulled || ch.Op.Collection == "enforcement_records"
+			}
+			for _, doc := range snapshotAll(t, e.sync, ctx) {
+				snap = snap || doc.Collection == "enforcement_records"
+			}
+			if pulled != tc.sees || snap != tc.sees {
+				t.Errorf("pull sees %v, snapshot sees %v, want %v", pulled, snap, tc.sees)
+			}
+		})
+	}
+}
