@@ -514,8 +514,11 @@ func enforcementStepsCollection() *Collection {
 // (docs/DOMAIN.md). Like the codes in codes.go they are stable wire values.
 // Other domain refusals reuse codes.go: an acknowledgement of a warning
 // that does not exist is CodeNotFound, of one not addressed to the user's
-// area CodeForbiddenArea; an incident that occurred in the future is
-// CodeInvalidValue.
+// area CodeForbiddenArea; CodeInvalidValue is an incident that occurred in
+// the future, a patrol that ends before it starts, a warning valid until
+// before it was issued, a sub_kind on a site that is not nine_small,
+// feedback without a referral or a referral of a check that was not
+// refused, and a legal review without its reviewer.
 const (
 	// CodeUnknownChecklist: an inspection names a checklist kind and
 	// version the server does not have, or only one of the two.
