@@ -1,8 +1,12 @@
 package syncproto
 
 import (
+	"bytes"
+	"fmt"
 	"maps"
 	"slices"
+	"strconv"
+	"strings"
 )
 
 // Authorize decides whether a user with role may apply op to the document
@@ -20,10 +24,12 @@ import (
 //   - every scalar and set field it writes is writable by the role: the
 //     field's Writers if declared (CodeForbiddenField), otherwise the
 //     collection's Writers, or Creators on creation (CodeForbiddenRole);
+//     a Fixed field only on creation or by its Amenders, and nothing is
+//     removed from an AddOnly set (CodeForbiddenField);
 //   - every workflow step goes to a stage in the role's Steps, and is in the
 //     current round and not behind the current stage, or is the first step
 //     (round 1), or is a reopen: round = current round + 1 by one of the
-//     Reopeners (CodeForbiddenTransition).
+//     Reopeners, and it passes the stage's Gate (CodeForbiddenTransition).
 //
 // The area is not checked here: the server compares the document's area
 // (and the area the op would move it to) with the user's. It returns a
@@ -66,10 +72,14 @@ func (c *Collection) Authorize(role Role, op *Op, current *DocState) error {
 			return reject(CodeForbiddenField, "%s may not write %s.%s", role, c.Name, name)
 		case len(f.Writers) == 0 && !slices.Contains(docWriters, role):
 			return reject(CodeForbiddenRole, "%s may not edit %s", role, c.Name)
+		case exists && f.Fixed && !slices.Contains(f.Amenders, role):
+			return reject(CodeForbiddenField, "%s.%s is kept as first recorded: %s may not change it", c.Name, name, role)
+		case f.AddOnly && len(op.Remove[name]) > 0:
+			return reject(CodeForbiddenField, "%s.%s only grows: nothing is removed from it", c.Name, name)
 		}
 	}
 	for _, name := range sortedKeys(op.Flow) {
-		if err := c.authorizeStep(role, name, op.Flow[name], current); err != nil {
+		if err := c.authorizeStep(role, name, op, current); err != nil {
 			return err
 		}
 	}
@@ -78,7 +88,8 @@ func (c *Collection) Authorize(role Role, op *Op, current *DocState) error {
 
 // authorizeStep checks one workflow step against the role's steps and the
 // field's current round and stage.
-func (c *Collection) authorizeStep(role Role, name string, step FlowStep, current *DocState) error {
+func (c *Collection) authorizeStep(role Role, name string, op *Op, current *DocState) error {
+	step := op.Flow[name]
 	f, ok := c.Field(name)
 	if !ok || f.Kind != KindFlow {
 		return reject(CodeUnknownField, "collection %q has no flow field %q", c.Name, name)
@@ -92,6 +103,7 @@ func (c *Collection) authorizeStep(role Role, name string, step FlowStep, curren
 		cur, started = current.Status(name)
 	}
 	rank, _ := f.Rank(step.To)
+	from := ""
 	switch {
 	case !started:
 		if step.Round != 1 {
@@ -101,6 +113,10 @@ func (c *Collection) authorizeStep(role Role, name string, step FlowStep, curren
 		if rank < cur.Rank {
 			return reject(CodeForbiddenTransition, "%s.%s cannot go back from %q to %q within round %d; reopen instead", c.Name, name, cur.Stage, step.To, cur.Round)
 		}
+		if step.To == cur.Stage {
+			return nil
+		}
+		from = cur.Stage
 	case step.Round == cur.Round+1:
 		if !slices.Contains(f.Reopeners, role) {
 			return reject(CodeForbiddenTransition, "%s may not reopen %s.%s", role, c.Name, name)
@@ -108,7 +124,45 @@ func (c *Collection) authorizeStep(role Role, name string, step FlowStep, curren
 	default:
 		return reject(CodeForbiddenTransition, "%s.%s is in round %d: a step is in that round, or the next to reopen, not %d", c.Name, name, cur.Round, step.Round)
 	}
+	if g, gated := f.Gates[step.To]; gated && !slices.Contains(g.From, from) && !(g.Unless != "" && hasValue(op, current, g.Unless)) {
+		leaving := "the start of a round"
+		if from != "" {
+			leaving = fmt.Sprintf("%q", from)
+		}
+		why := ""
+		if g.Unless != "" {
+			why = fmt.Sprintf(", unless %s is given", g.Unless)
+		}
+		return reject(CodeForbiddenTransition, "%s.%s reaches %q only from %s%s, not from %s", c.Name, name, step.To, strings.Join(quoted(g.From), " or "), why, leaving)
+	}
 	return nil
+}
+
+// hasValue reports whether the document has a non-null value of the scalar
+// field once op is applied: op sets it, or the current state has it and op
+// does not clear it.
+func hasValue(op *Op, current *DocState, field string) bool {
+	if v, ok := op.Set[field]; ok {
+		return !bytes.Equal(v, jsonNull)
+	}
+	if current == nil {
+		return false
+	}
+	_, ok := current.Value(field)
+	return ok
+}
+
+// quoted returns each stage in quotes, "" as the start of a round.
+func quoted(stages []string) []string {
+	out := make([]string, len(stages))
+	for i, s := range stages {
+		if s == "" {
+			out[i] = "the start of a round"
+		} else {
+			out[i] = strconv.Quote(s)
+		}
+	}
+	return out
 }
 
 // missingRequired returns the first required field (in declaration order)

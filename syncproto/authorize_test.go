@@ -40,6 +40,26 @@ func TestAuthorize(t *testing.T) {
 	newSiteRisk := &Op{Device: devLi, Seq: 1, HLC: HLC{Wall: t0}, Collection: "sites", Doc: siteID,
 		Set: map[string]json.RawMessage{"grid": jsonString("grid-7"), "name": jsonString("x"), "kind": jsonString(SiteSelfBuilt), "risk_level": jsonString(RiskMajor)}}
 
+	closeWithReason := editOp(func(o *Op) {
+		o.Set = map[string]json.RawMessage{"close_reason": jsonString(CloseDuplicate)}
+		o.Flow = map[string]FlowStep{"status": {To: StageClosed, Round: 1}}
+	})
+	newCovert := newHazardOp()
+	newCovert.Set["covert"] = json.RawMessage(`true`)
+	setCovert := editOp(func(o *Op) { o.Set = map[string]json.RawMessage{"covert": json.RawMessage(`false`)} })
+	steps := MustCollection(t, "enforcement_steps")
+	existingStep := &DocState{Collection: "enforcement_steps", ID: "st-1"}
+	stepOp := func(edit func(*Op)) *Op {
+		op := &Op{Device: devZhao, Seq: 9, HLC: HLC{Wall: t0 + 2000}, Collection: "enforcement_steps", Doc: "st-1"}
+		edit(op)
+		return op
+	}
+	stepNote := stepOp(func(o *Op) { o.Set = map[string]json.RawMessage{"note": jsonString("改写")} })
+	stepPhoto := stepOp(func(o *Op) { o.Add = map[string][]string{"photos": {sha(9)}} })
+	stepUnphoto := stepOp(func(o *Op) {
+		o.Remove = map[string]map[string][]OpID{"photos": {sha(9): {{Device: devZhao, Seq: 8}}}}
+	})
+
 	tests := []struct {
 		name string
 		c    *Collection
@@ -70,7 +90,19 @@ func TestAuthorize(t *testing.T) {
 		{"OKDispatch", haz, RoleStationStaff, step(StageDispatched, 1), hazardAt(t, StageReported, 1), ""},
 		{"OKSubmit", haz, RoleGridWorker, step(StageSubmitted, 1), hazardAt(t, StageRectifying, 1), ""},
 		{"OKSameStage", haz, RoleGridWorker, step(StageSubmitted, 1), hazardAt(t, StageSubmitted, 1), ""},
-		{"OKSkipForward", haz, RoleStationStaff, step(StageClosed, 1), hazardAt(t, StageReported, 1), ""},
+		{"OKSkipForward", haz, RoleStationStaff, step(StageVerified, 1), hazardAt(t, StageReported, 1), ""},
+		// Gates: closed only from verified, or with a close_reason.
+		{"ErrCloseUnverified", haz, RoleStationStaff, step(StageClosed, 1), hazardAt(t, StageReported, 1), CodeForbiddenTransition},
+		{"OKCloseVerified", haz, RoleStationStaff, step(StageClosed, 1), hazardAt(t, StageVerified, 1), ""},
+		{"OKCloseWithReason", haz, RoleStationStaff, closeWithReason, hazardAt(t, StageReported, 1), ""},
+		{"ErrReopenIntoClosed", haz, RoleStationStaff, step(StageClosed, 2), hazardAt(t, StageVerified, 1), CodeForbiddenTransition},
+		// Fixed fields and add-only sets.
+		{"OKFixedOnCreate", haz, RoleGridWorker, newCovert, nil, ""},
+		{"ErrFixedAfterCreate", haz, RoleGridWorker, setCovert, hazardAt(t, StageReported, 1), CodeForbiddenField},
+		{"OKFixedByAmender", haz, RoleStationStaff, setCovert, hazardAt(t, StageReported, 1), ""},
+		{"ErrFixedStepNote", steps, RoleEnforcementOfficer, stepNote, existingStep, CodeForbiddenField},
+		{"OKAddOnlyAdd", steps, RoleEnforcementOfficer, stepPhoto, existingStep, ""},
+		{"ErrAddOnlyRemove", steps, RoleEnforcementOfficer, stepUnphoto, existingStep, CodeForbiddenField},
 		{"ErrWorkerCloses", haz, RoleGridWorker, step(StageClosed, 1), hazardAt(t, StageVerified, 1), CodeForbiddenTransition},
 		{"ErrBackwards", haz, RoleGridWorker, step(StageSubmitted, 1), hazardAt(t, StageVerified, 1), CodeForbiddenTransition},
 		{"ErrFirstStepRound2", haz, RoleGridWorker, newHazardOpRound(2), nil, CodeForbiddenTransition},

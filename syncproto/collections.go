@@ -21,6 +21,29 @@ func SiteKinds() []string {
 		SiteCrowdedPlace, SiteFactoryWarehouse, SiteHighRise, SiteElderlyAlone}
 }
 
+// The nine small places (九小场所), the values of sites.sub_kind for a
+// site of kind nine_small. The seeds name the group, not its members; these
+// are the nine of the fire services' definition, as the demo county's site
+// names already use them (小餐饮：老周面馆, 小学校/幼儿园：岭头村幼儿园...).
+const (
+	NineSmallShop          = "small_shop"          // 小商店
+	NineSmallRestaurant    = "small_restaurant"    // 小餐饮场所
+	NineSmallHotel         = "small_hotel"         // 小旅馆
+	NineSmallEntertainment = "small_entertainment" // 小歌舞娱乐场所
+	NineSmallInternetCafe  = "small_internet_cafe" // 小网吧
+	NineSmallBeautyBath    = "small_beauty_bath"   // 小美容洗浴场所
+	NineSmallWorkshop      = "small_workshop"      // 小生产加工企业
+	NineSmallClinic        = "small_clinic"        // 小医院（诊所、卫生室）
+	NineSmallSchool        = "small_school"        // 小学校或幼儿园（含教育培训）
+)
+
+// NineSmallKinds returns the nine small places in the order of the
+// constants.
+func NineSmallKinds() []string {
+	return []string{NineSmallShop, NineSmallRestaurant, NineSmallHotel, NineSmallEntertainment, NineSmallInternetCafe,
+		NineSmallBeautyBath, NineSmallWorkshop, NineSmallClinic, NineSmallSchool}
+}
+
 // Risk levels (风险等级), the values of sites.risk_level. The level fixes
 // how often a site must be checked.
 const (
@@ -48,6 +71,15 @@ const (
 func HazardStages() []string {
 	return []string{StageReported, StageDispatched, StageRectifying, StageSubmitted, StageVerified, StageClosed}
 }
+
+// Reasons to close a hazard without verification (hazards.close_reason).
+// A hazard is closed (销号) after its rectification is verified (复核);
+// the station closes it from an earlier stage only when it turns out not to
+// be one, and says why.
+const (
+	CloseNotAHazard = "not_a_hazard" // 经核查不构成隐患
+	CloseDuplicate  = "duplicate"    // 重复上报
+)
 
 // Results of a checklist item (inspection_items.result).
 const (
@@ -78,9 +110,26 @@ const (
 	EnforceInspect  = "inspect"  // 现场检查
 	EnforceEvidence = "evidence" // 调查取证
 	EnforceInform   = "inform"   // 告知当事人权利
-	EnforceDecide   = "decide"   // 作出处理决定
-	EnforceServe    = "serve"    // 文书送达
-	EnforceArchive  = "archive"  // 结案归档
+	// EnforceLegalReview is the legal review (法制审核) a major decision
+	// needs before it is made (重大执法决定法制审核).
+	EnforceLegalReview = "legal_review"
+	EnforceDecide      = "decide"  // 作出处理决定
+	EnforceServe       = "serve"   // 文书送达
+	EnforceArchive     = "archive" // 结案归档
+)
+
+// Kinds of patrol (patrols.kind).
+const (
+	PatrolNightCheck = "night_check" // 夜查: led by the leader on duty (每日值班领导应带队开展夜查)
+	PatrolPatrol     = "patrol"      // 巡防
+)
+
+// Levels of patrol (patrols.level): the seeds' three levels of patrol in
+// key periods (乡镇、村（居）、企业三级巡防).
+const (
+	PatrolTownship   = "township"   // 乡镇面上巡防
+	PatrolVillage    = "village"    // 村（居）重点区域巡防
+	PatrolEnterprise = "enterprise" // 企业巡防巡查
 )
 
 // Outbox priorities (Collection.Priority). An incident quick report must
@@ -124,6 +173,10 @@ func fieldRoles() []Role { return []Role{RoleGridWorker, RoleVillageOfficer} }
 // supervisors grade, dispatch and warn: the township station and the county.
 func supervisors() []Role { return []Role{RoleStationStaff, RoleCountyAdmin} }
 
+// station is the township station alone: it supervises rectification
+// (排改分离) and refers refusals (抄告).
+func station() []Role { return []Role{RoleStationStaff} }
+
 // enforcementReaders are the roles that read enforcement records.
 func enforcementReaders() []Role {
 	return []Role{RoleEnforcementOfficer, RoleStationStaff, RoleCountyAdmin}
@@ -144,6 +197,9 @@ func sitesCollection() *Collection {
 			{Name: "grid", Type: TypeArea, Required: true},
 			{Name: "name", Type: TypeString, Required: true},
 			{Name: "kind", Type: TypeEnum, Required: true, Enum: SiteKinds()},
+			// sub_kind says which of the nine small places a nine_small
+			// site is; the server refuses it on other kinds.
+			{Name: "sub_kind", Type: TypeEnum, Enum: NineSmallKinds()},
 			{Name: "address", Type: TypeString},
 			{Name: "location", Type: TypeGeo},
 			// Risk grading is the station's decision (明确检查频次); a site
@@ -189,8 +245,18 @@ func inspectionsCollection() *Collection {
 			{Name: "signature", Type: TypeSHA256},
 			{Name: "refused", Type: TypeBool},
 			{Name: "refusal_note", Type: TypeText},
-			// covert marks a covert visit (暗访).
-			{Name: "covert", Type: TypeBool},
+			// covert marks a covert visit (暗访): set when the visit is
+			// recorded; later only the station corrects it. Hazards it finds
+			// are covert too (暗访督办15日办结).
+			{Name: "covert", Type: TypeBool, Fixed: true, Amenders: station()},
+			// A resident who refuses the check (refused, or no_access) is
+			// referred to the competent department (抄告) by the station,
+			// which records the department's reply (反馈).
+			{Name: "referred_to", Type: TypeString, MaxLen: 100, Writers: station()},
+			{Name: "referral_note", Type: TypeText, Writers: station()},
+			{Name: "referred_at", Type: TypeTime, Writers: station()},
+			{Name: "feedback", Type: TypeText, Writers: station()},
+			{Name: "feedback_at", Type: TypeTime, Writers: station()},
 		},
 		Area:     AreaRule{Ref: "site"},
 		Creators: []Role{RoleGridWorker, RoleVillageOfficer, RoleEnforcementOfficer, RoleStationStaff},
@@ -223,12 +289,13 @@ func inspectionItemsCollection() *Collection {
 // Finding and fixing are separated (排改分离): grid workers and village
 // officers report and submit rectification evidence; the station
 // dispatches, verifies, closes and reopens (a failed verification is a
-// reopen: a new round back to rectifying). The server adds the county's
-// default deadline to a dispatch without one and keeps hazards from
-// covert visits within 15 days (暗访督办15日办结); see docs/DOMAIN.md.
+// reopen: a new round back to rectifying). A hazard is closed (销号) after
+// verification (复核), or earlier only with a close_reason (not a hazard, a
+// duplicate). The server adds the county's default deadline to a dispatch
+// or a reopen without one and keeps hazards from covert visits within 15
+// days (暗访督办15日办结); see docs/DOMAIN.md.
 func hazardsCollection() *Collection {
 	finder := []string{StageReported, StageSubmitted}
-	station := []Role{RoleStationStaff}
 	return &Collection{
 		Name: "hazards",
 		Fields: []Field{
@@ -240,21 +307,30 @@ func hazardsCollection() *Collection {
 			{Name: "description", Type: TypeText},
 			{Name: "severity", Type: TypeEnum, Enum: []string{"major", "general"}},
 			// covert: found on a covert visit (暗访); closes within 15 days.
-			{Name: "covert", Type: TypeBool},
-			{Name: "deadline", Type: TypeTime, Writers: station},
-			{Name: "assignee", Type: TypeString, MaxLen: 64, Writers: station},
+			// Set when the hazard is reported (the server sets it when the
+			// inspection is covert); later only the station corrects it.
+			{Name: "covert", Type: TypeBool, Fixed: true, Amenders: station()},
+			{Name: "deadline", Type: TypeTime, Writers: station()},
+			{Name: "assignee", Type: TypeString, MaxLen: 64, Writers: station()},
 			// photos document the finding; evidence the rectification.
 			{Name: "photos", Kind: KindSet, Type: TypeSHA256},
 			{Name: "evidence", Kind: KindSet, Type: TypeSHA256},
 			{Name: "rectification_note", Type: TypeText},
-			{Name: "verification_note", Type: TypeText, Writers: station},
+			{Name: "verification_note", Type: TypeText, Writers: station()},
+			// close_reason lets the station close a hazard before
+			// verification: it was not one, or a duplicate.
+			{Name: "close_reason", Type: TypeEnum, Enum: []string{CloseNotAHazard, CloseDuplicate}, Writers: station()},
 			// escalated: 挂牌督办, by the station or the county.
 			{Name: "escalated", Type: TypeBool, Writers: supervisors()},
 			{Name: "escalation_note", Type: TypeText, Writers: supervisors()},
 			// referred_to names the competent department a resident's
-			// refusal was referred to (抄告).
-			{Name: "referred_to", Type: TypeString, MaxLen: 100, Writers: station},
-			{Name: "referral_note", Type: TypeText, Writers: station},
+			// refusal to rectify was referred to (抄告); feedback is the
+			// department's reply (反馈).
+			{Name: "referred_to", Type: TypeString, MaxLen: 100, Writers: station()},
+			{Name: "referral_note", Type: TypeText, Writers: station()},
+			{Name: "referred_at", Type: TypeTime, Writers: station()},
+			{Name: "feedback", Type: TypeText, Writers: station()},
+			{Name: "feedback_at", Type: TypeTime, Writers: station()},
 			{
 				Name: "status", Kind: KindFlow, Required: true,
 				Stages: HazardStages(),
@@ -263,7 +339,9 @@ func hazardsCollection() *Collection {
 					RoleVillageOfficer: finder,
 					RoleStationStaff:   {StageDispatched, StageRectifying, StageVerified, StageClosed},
 				},
-				Reopeners: station,
+				Reopeners: station(),
+				// 整改销号 follows 复核: closing earlier needs a reason.
+				Gates: map[string]Gate{StageClosed: {From: []string{StageVerified}, Unless: "close_reason"}},
 			},
 		},
 		Area: AreaRule{Ref: "site"},
@@ -315,15 +393,20 @@ func warningAcksCollection() *Collection {
 
 // patrolsCollection declares night patrols (夜查/巡防, 22:00–06:00 in key
 // periods), led by grid workers, village officers or the station's duty
-// leader (每日值班领导应带队开展夜查).
+// leader (每日值班领导应带队开展夜查), at the seeds' three levels. The
+// server refuses an end before the start and flags check-ins outside the
+// night window, outside the session or by non-members (GET /v1/patrols).
 func patrolsCollection() *Collection {
 	return &Collection{
 		Name: "patrols",
 		Fields: []Field{
+			{Name: "kind", Type: TypeEnum, Required: true, Enum: []string{PatrolNightCheck, PatrolPatrol}},
+			{Name: "level", Type: TypeEnum, Required: true, Enum: []string{PatrolTownship, PatrolVillage, PatrolEnterprise}},
 			{Name: "started_at", Type: TypeTime, Required: true},
 			{Name: "ended_at", Type: TypeTime},
 			{Name: "note", Type: TypeText},
-			// members are usernames.
+			// leader and members are usernames; the leader leads (带队).
+			{Name: "leader", Type: TypeString, MaxLen: 64},
 			{Name: "members", Kind: KindSet, Type: TypeString, MaxLen: 64},
 		},
 		Area:     AreaRule{Author: true},
@@ -373,8 +456,9 @@ func incidentsCollection() *Collection {
 }
 
 // enforcementRecordsCollection declares enforcement cases. The server
-// requires two distinct enforcement officers of an area covering the site
-// (双人执法).
+// requires two distinct certified enforcement officers of an area covering
+// the site (双人执法, 持证执法), lets only them write the record, and a major
+// decision a legal review first (重大执法决定法制审核).
 func enforcementRecordsCollection() *Collection {
 	return &Collection{
 		Name: "enforcement_records",
@@ -382,6 +466,13 @@ func enforcementRecordsCollection() *Collection {
 			{Name: "site", Type: TypeRef, RefCollection: "sites", Required: true},
 			// officers are usernames of enforcement officers.
 			{Name: "officers", Kind: KindSet, Type: TypeString, MaxLen: 64, Required: true},
+			// certificates hold each officer's certificate number (执法证号)
+			// as "username:number", one per listed officer.
+			{Name: "certificates", Kind: KindSet, Type: TypeString, MaxLen: 100, Required: true},
+			// major_decision marks a major decision (重大执法决定: e.g. a
+			// large fine, closure, seizure), which needs a legal_review step
+			// before the decision.
+			{Name: "major_decision", Type: TypeBool},
 			{Name: "subject", Type: TypeString},
 			{Name: "started_at", Type: TypeTime},
 			{Name: "ended_at", Type: TypeTime},
@@ -398,17 +489,20 @@ func enforcementRecordsCollection() *Collection {
 
 // enforcementStepsCollection declares the full-process record of a case
 // (执法全过程记录): one document per step, written by one of the case's
-// officers. Steps are never deleted.
+// officers. A step is kept as recorded: its content is fixed at creation,
+// photos are only added, and steps are never deleted.
 func enforcementStepsCollection() *Collection {
 	return &Collection{
 		Name: "enforcement_steps",
 		Fields: []Field{
-			{Name: "record", Type: TypeRef, RefCollection: "enforcement_records", Required: true},
-			{Name: "step", Type: TypeEnum, Required: true, Enum: []string{
-				EnforceAnnounce, EnforceInspect, EnforceEvidence, EnforceInform, EnforceDecide, EnforceServe, EnforceArchive}},
-			{Name: "at", Type: TypeTime, Required: true},
-			{Name: "note", Type: TypeText},
-			{Name: "photos", Kind: KindSet, Type: TypeSHA256},
+			{Name: "record", Type: TypeRef, RefCollection: "enforcement_records", Required: true, Fixed: true},
+			{Name: "step", Type: TypeEnum, Required: true, Fixed: true, Enum: []string{
+				EnforceAnnounce, EnforceInspect, EnforceEvidence, EnforceInform, EnforceLegalReview, EnforceDecide, EnforceServe, EnforceArchive}},
+			{Name: "at", Type: TypeTime, Required: true, Fixed: true},
+			{Name: "note", Type: TypeText, Fixed: true},
+			// reviewer names who did a legal_review (法制审核人员).
+			{Name: "reviewer", Type: TypeString, MaxLen: 64, Fixed: true},
+			{Name: "photos", Kind: KindSet, Type: TypeSHA256, AddOnly: true},
 		},
 		Area:     AreaRule{Ref: "record"},
 		Creators: []Role{RoleEnforcementOfficer},
@@ -420,8 +514,11 @@ func enforcementStepsCollection() *Collection {
 // (docs/DOMAIN.md). Like the codes in codes.go they are stable wire values.
 // Other domain refusals reuse codes.go: an acknowledgement of a warning
 // that does not exist is CodeNotFound, of one not addressed to the user's
-// area CodeForbiddenArea; an incident that occurred in the future is
-// CodeInvalidValue.
+// area CodeForbiddenArea; CodeInvalidValue is an incident that occurred in
+// the future, a patrol that ends before it starts, a warning valid until
+// before it was issued, a sub_kind on a site that is not nine_small,
+// feedback without a referral or a referral of a check that was not
+// refused, and a legal review without its reviewer.
 const (
 	// CodeUnknownChecklist: an inspection names a checklist kind and
 	// version the server does not have, or only one of the two.
@@ -437,7 +534,29 @@ const (
 	CodeTwoOfficers = "two_officers_required"
 
 	// CodeNotOfficer: a listed officer is not an enforcement officer of an
-	// area covering the site (or is disabled), or the author of the record
-	// or of one of its steps is not among its officers.
+	// area covering the site (or is disabled), or the author of an op on a
+	// record or on one of its steps is not among its officers.
 	CodeNotOfficer = "not_an_officer"
+
+	// CodeCertificateRequired: an enforcement record does not hold exactly
+	// one certificate number (执法证号) per listed officer (持证执法), or
+	// holds one of someone not listed.
+	CodeCertificateRequired = "certificate_required"
+
+	// CodeLegalReviewRequired: a major decision (重大执法决定) is made, by a
+	// decide step or an outcome, before a legal_review step of the record
+	// (法制审核).
+	CodeLegalReviewRequired = "legal_review_required"
+
+	// CodeCovertRequired: a hazard found on a covert inspection (暗访) is
+	// not covert, so it would escape the 15-day limit.
+	CodeCovertRequired = "covert_required"
+
+	// CodeChecklistMismatch: an inspection's checklist is for another kind
+	// of site than the inspected one.
+	CodeChecklistMismatch = "checklist_mismatch"
+
+	// CodeUnknownItem: an inspection item's code is not on the checklist
+	// version its inspection names.
+	CodeUnknownItem = "unknown_item"
 )

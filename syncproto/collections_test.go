@@ -11,14 +11,29 @@ import (
 // hazardGrid is the expected verdict of every workflow step of one role,
 // written out by hand from the seeds (排改分离: grid workers and village
 // officers find and submit rectification; the station dispatches,
-// verifies, closes and reopens). Rows are the hazard's stage before the
-// step ("new" = the step creates the hazard); columns are the target stage
-// in HazardStages order. "ok" = accepted, "T" = forbidden_transition,
-// "R" = forbidden_role.
+// verifies, closes and reopens; 整改销号 follows 复核, so the station
+// closes an unverified hazard only with a close_reason: not a hazard, or a
+// duplicate). Rows are the hazard's stage before the step ("new" = the
+// step creates the hazard); columns are the target stage in HazardStages
+// order. "ok" = accepted, "T" = forbidden_transition, "R" =
+// forbidden_role, "F" = forbidden_field.
 type hazardGrid struct {
 	same   string // steps within the current round (round 1)
 	reopen string // steps into round 2 (a reopen)
+	// The same steps by an op that also sets close_reason.
+	sameReason, reopenReason string
 }
+
+// allF is a grid half where every step is refused for the field the op
+// writes (close_reason is the station's).
+const allF = `
+		new        F F F F F F
+		reported   F F F F F F
+		dispatched F F F F F F
+		rectifying F F F F F F
+		submitted  F F F F F F
+		verified   F F F F F F
+		closed     F F F F F F`
 
 var hazardMatrix = map[Role]hazardGrid{
 	// A finder may create a hazard already submitted (当场整改: fixed on
@@ -37,15 +52,32 @@ var hazardMatrix = map[Role]hazardGrid{
 		rectifying T T T T T T
 		submitted  T T T T T T
 		verified   T T T T T T
-		closed     T T T T T T`},
+		closed     T T T T T T`, sameReason: allF, reopenReason: allF},
+	// The station closes from verified; from anywhere else (and into a
+	// new round) only with a close_reason. Closing an already closed
+	// hazard again changes nothing and is accepted.
 	RoleStationStaff: {same: `
+		new        T ok ok T ok T
+		reported   T ok ok T ok T
+		dispatched T ok ok T ok T
+		rectifying T T  ok T ok T
+		submitted  T T  T  T ok T
+		verified   T T  T  T ok ok
+		closed     T T  T  T T  ok`, reopen: `
+		new        T T  T  T T  T
+		reported   T ok ok T ok T
+		dispatched T ok ok T ok T
+		rectifying T ok ok T ok T
+		submitted  T ok ok T ok T
+		verified   T ok ok T ok T
+		closed     T ok ok T ok T`, sameReason: `
 		new        T ok ok T ok ok
 		reported   T ok ok T ok ok
 		dispatched T ok ok T ok ok
 		rectifying T T  ok T ok ok
 		submitted  T T  T  T ok ok
 		verified   T T  T  T ok ok
-		closed     T T  T  T T  ok`, reopen: `
+		closed     T T  T  T T  ok`, reopenReason: `
 		new        T T  T  T T  T
 		reported   T ok ok T ok ok
 		dispatched T ok ok T ok ok
@@ -69,7 +101,21 @@ var hazardMatrix = map[Role]hazardGrid{
 		rectifying T T T T T T
 		submitted  T T T T T T
 		verified   T T T T T T
-		closed     T T T T T T`},
+		closed     T T T T T T`, sameReason: `
+		new        R R R R R R
+		reported   F F F F F F
+		dispatched F F F F F F
+		rectifying F F F F F F
+		submitted  F F F F F F
+		verified   F F F F F F
+		closed     F F F F F F`, reopenReason: `
+		new        R R R R R R
+		reported   F F F F F F
+		dispatched F F F F F F
+		rectifying F F F F F F
+		submitted  F F F F F F
+		verified   F F F F F F
+		closed     F F F F F F`},
 }
 
 func init() {
@@ -80,7 +126,7 @@ func init() {
 // parseGrid reads a hazardGrid half into row stage → target stage → code.
 func parseGrid(t *testing.T, grid string) map[string]map[string]string {
 	t.Helper()
-	codes := map[string]string{"ok": "", "T": CodeForbiddenTransition, "R": CodeForbiddenRole}
+	codes := map[string]string{"ok": "", "T": CodeForbiddenTransition, "R": CodeForbiddenRole, "F": CodeForbiddenField}
 	out := map[string]map[string]string{}
 	for _, line := range strings.Split(strings.TrimSpace(grid), "\n") {
 		cells := strings.Fields(line)
@@ -96,37 +142,49 @@ func parseGrid(t *testing.T, grid string) map[string]map[string]string {
 			out[cells[0]][to] = code
 		}
 	}
+	if len(out) != 1+len(HazardStages()) {
+		t.Fatalf("grid has %d rows, want new and every stage", len(out))
+	}
 	return out
 }
 
 // TestHazardTransitions checks every role against every hazard workflow
-// step, from every stage, within the round and as a reopen.
+// step, from every stage, within the round and as a reopen, each with and
+// without a close_reason: 5 roles × 7 starting points × 6 targets × 4 =
+// 840 cases.
 func TestHazardTransitions(t *testing.T) {
 	col := MustCollection(t, "hazards")
 	f, _ := col.Field("status")
+	n := 0
 	for _, role := range Roles() {
 		grid, ok := hazardMatrix[role]
 		if !ok {
 			t.Fatalf("no expectations for role %s", role)
 		}
 		for _, half := range []struct {
-			name  string
-			grid  string
-			round uint32
-		}{{"same", grid.same, 1}, {"reopen", grid.reopen, 2}} {
+			name   string
+			grid   string
+			round  uint32
+			reason bool
+		}{{"same", grid.same, 1, false}, {"reopen", grid.reopen, 2, false},
+			{"same+reason", grid.sameReason, 1, true}, {"reopen+reason", grid.reopenReason, 2, true}} {
 			want := parseGrid(t, half.grid)
 			for _, from := range append([]string{"new"}, HazardStages()...) {
 				for _, to := range HazardStages() {
+					n++
 					name := fmt.Sprintf("%s/%s/%s-%s", role, half.name, from, to)
 					t.Run(name, func(t *testing.T) {
 						op := &Op{Device: "device-test", Seq: 1, HLC: HLC{Wall: 1_700_000_000_000}, Collection: "hazards", Doc: "hz",
-							Flow: map[string]FlowStep{"status": {To: to, Round: half.round}}}
+							Set: map[string]json.RawMessage{}, Flow: map[string]FlowStep{"status": {To: to, Round: half.round}}}
 						var cur *DocState
 						if from == "new" {
-							op.Set = map[string]json.RawMessage{"site": json.RawMessage(`"s1"`), "title": json.RawMessage(`"隐患"`)}
+							op.Set["site"], op.Set["title"] = json.RawMessage(`"s1"`), json.RawMessage(`"隐患"`)
 						} else {
 							rank, _ := f.Rank(from)
 							cur = &DocState{Collection: "hazards", ID: "hz", Flows: map[string]FlowReg{"status": {Round: 1, Stage: from, Rank: rank}}}
+						}
+						if half.reason {
+							op.Set["close_reason"] = json.RawMessage(`"duplicate"`)
 						}
 						if err := col.ValidateOp(op); err != nil {
 							t.Fatal(err)
@@ -139,6 +197,30 @@ func TestHazardTransitions(t *testing.T) {
 				}
 			}
 		}
+	}
+	if n != 840 {
+		t.Fatalf("%d cases, want 840", n)
+	}
+}
+
+// TestCloseReasonKept: a close_reason the station set earlier opens the
+// gate for a later close too, and clearing it in the closing op shuts it.
+func TestCloseReasonKept(t *testing.T) {
+	col := MustCollection(t, "hazards")
+	f, _ := col.Field("status")
+	rank, _ := f.Rank(StageDispatched)
+	cur := &DocState{Collection: "hazards", ID: "hz", Flows: map[string]FlowReg{"status": {Round: 1, Stage: StageDispatched, Rank: rank}},
+		Fields: map[string]Reg{"close_reason": {Value: json.RawMessage(`"not_a_hazard"`)}}}
+	closeOp := func(set map[string]json.RawMessage) *Op {
+		return &Op{Device: "device-test", Seq: 3, HLC: HLC{Wall: 1_700_000_000_000}, Collection: "hazards", Doc: "hz", Set: set,
+			Flow: map[string]FlowStep{"status": {To: StageClosed, Round: 1}}}
+	}
+	if err := col.Authorize(RoleStationStaff, closeOp(nil), cur); err != nil {
+		t.Fatalf("close with a stored reason: %v", err)
+	}
+	cleared := closeOp(map[string]json.RawMessage{"close_reason": json.RawMessage(`null`)})
+	if got := ErrorCode(col.Authorize(RoleStationStaff, cleared, cur)); got != CodeForbiddenTransition {
+		t.Fatalf("close clearing the reason: got %q", got)
 	}
 }
 
@@ -236,6 +318,24 @@ func TestFieldWriters(t *testing.T) {
 		{"hazards", "referred_to", `"住建局"`, RoleVillageOfficer, CodeForbiddenField},
 		{"hazards", "referred_to", `"住建局"`, RoleStationStaff, ""},
 		{"hazards", "title", `"x"`, RoleEnforcementOfficer, CodeForbiddenRole},
+		{"hazards", "close_reason", `"duplicate"`, RoleGridWorker, CodeForbiddenField},
+		{"hazards", "close_reason", `"not_a_hazard"`, RoleStationStaff, ""},
+		{"hazards", "feedback", `"住建局已约谈"`, RoleVillageOfficer, CodeForbiddenField},
+		{"hazards", "feedback", `"住建局已约谈"`, RoleStationStaff, ""},
+		// covert is fixed once reported; only the station corrects it.
+		{"hazards", "covert", `false`, RoleGridWorker, CodeForbiddenField},
+		{"hazards", "covert", `false`, RoleStationStaff, ""},
+		{"inspections", "covert", `true`, RoleVillageOfficer, CodeForbiddenField},
+		{"inspections", "covert", `true`, RoleStationStaff, ""},
+		// 抄告 of a refused check and the department's reply (反馈).
+		{"inspections", "referred_to", `"市场监管所"`, RoleGridWorker, CodeForbiddenField},
+		{"inspections", "referred_to", `"市场监管所"`, RoleStationStaff, ""},
+		{"inspections", "referred_at", `1700000000000`, RoleStationStaff, ""},
+		{"inspections", "feedback", `"已责令整改"`, RoleEnforcementOfficer, CodeForbiddenField},
+		{"inspections", "feedback", `"已责令整改"`, RoleStationStaff, ""},
+		{"sites", "sub_kind", `"small_hotel"`, RoleGridWorker, ""},
+		{"enforcement_steps", "note", `"改写"`, RoleEnforcementOfficer, CodeForbiddenField},
+		{"enforcement_records", "major_decision", `true`, RoleEnforcementOfficer, ""},
 		{"warnings", "title", `"x"`, RoleGridWorker, CodeForbiddenRole},
 		{"enforcement_records", "note", `"x"`, RoleStationStaff, CodeForbiddenRole},
 	}

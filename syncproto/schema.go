@@ -131,9 +131,37 @@ type Field struct {
 	Steps map[Role][]string
 	// Reopeners are the roles that may open a new round of a KindFlow field.
 	Reopeners []Role
+	// Gates restrict where a KindFlow step may come from: a step to stage s
+	// (a key) is allowed only from a stage in Gates[s].From, unless the
+	// document, with the op applied, has the field Gates[s].Unless set. The
+	// stage a step comes from is the current stage in the current round,
+	// and "" at the start of a round (the first step, or a reopen). A step
+	// to the stage the field is already at changes nothing and is never
+	// gated. Gates add to Steps and the round rules, never relax them.
+	Gates map[string]Gate
+	// Fixed makes a field part of the record as first made: only the op
+	// that creates the document writes it, except the roles in Amenders,
+	// which may still correct it later (within Writers).
+	Fixed    bool
+	Amenders []Role
+	// AddOnly makes a KindSet field grow only: elements are added (also
+	// after creation), never removed, like evidence photos.
+	AddOnly bool
 	// Required means the op that creates the document must set the field
 	// (Set, Add or Flow by kind), and a scalar may not be cleared later.
 	Required bool
+}
+
+// Gate is where steps to one stage of a workflow may come from (see
+// Field.Gates).
+type Gate struct {
+	// From lists the stages the step may leave; "" is the start of a
+	// round.
+	From []string
+	// Unless names a field of the collection that, when set, opens the
+	// gate from any stage (a close with a reason instead of after
+	// verification).
+	Unless string
 }
 
 // Rank returns the index of stage among the field's Stages.
@@ -299,7 +327,7 @@ func (s *Schema) checkCollection(c *Collection) []error {
 			bad("field %q declared twice", f.Name)
 		}
 		seen[f.Name] = true
-		for _, e := range s.checkField(f) {
+		for _, e := range s.checkField(c, f) {
 			bad("field %q: %v", f.Name, e)
 		}
 	}
@@ -309,16 +337,22 @@ func (s *Schema) checkCollection(c *Collection) []error {
 	return errs
 }
 
-func (s *Schema) checkField(f *Field) []error {
+func (s *Schema) checkField(c *Collection, f *Field) []error {
 	var errs []error
 	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
 	if !validName(f.Name) {
 		bad("name is not [a-z][a-z0-9_]*")
 	}
-	for _, r := range f.Writers {
+	for _, r := range slices.Concat(f.Writers, f.Amenders) {
 		if !r.Valid() {
 			bad("unknown writer role %q", r)
 		}
+	}
+	if len(f.Amenders) > 0 && !f.Fixed {
+		bad("amenders go with fixed")
+	}
+	if f.AddOnly && f.Kind != KindSet {
+		bad("add-only is for set fields")
 	}
 	switch f.Kind {
 	case KindLWW:
@@ -330,12 +364,12 @@ func (s *Schema) checkField(f *Field) []error {
 			bad("set elements cannot be of type %v", f.Type)
 		}
 	case KindFlow:
-		return append(errs, s.checkFlow(f)...)
+		return append(errs, s.checkFlow(c, f)...)
 	default:
 		bad("unknown kind %v", f.Kind)
 	}
-	if len(f.Stages) > 0 || len(f.Steps) > 0 || len(f.Reopeners) > 0 {
-		bad("stages, steps and reopeners are for flow fields")
+	if len(f.Stages) > 0 || len(f.Steps) > 0 || len(f.Reopeners) > 0 || len(f.Gates) > 0 {
+		bad("stages, steps, reopeners and gates are for flow fields")
 	}
 	if (f.Type == TypeEnum) != (len(f.Enum) > 0) {
 		bad("enum values go with type enum, and type enum needs values")
@@ -359,7 +393,7 @@ func (s *Schema) checkField(f *Field) []error {
 	return errs
 }
 
-func (s *Schema) checkFlow(f *Field) []error {
+func (s *Schema) checkFlow(c *Collection, f *Field) []error {
 	var errs []error
 	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
 	if len(f.Stages) == 0 {
@@ -388,8 +422,23 @@ func (s *Schema) checkFlow(f *Field) []error {
 			bad("unknown reopener role %q", r)
 		}
 	}
-	if f.Type != TypeString || len(f.Enum) > 0 || f.MaxLen != 0 || f.RefCollection != "" || len(f.Writers) > 0 {
-		bad("type, enum, max length, ref and writers do not apply to flow fields (steps govern them)")
+	for to, g := range f.Gates {
+		if !slices.Contains(f.Stages, to) {
+			bad("gate to undeclared stage %q", to)
+		}
+		for _, from := range g.From {
+			if from != "" && !slices.Contains(f.Stages, from) {
+				bad("gate to %q from undeclared stage %q", to, from)
+			}
+		}
+		if g.Unless != "" {
+			if u, ok := c.Field(g.Unless); !ok || u.Kind != KindLWW {
+				bad("gate to %q: unless names no scalar field %q", to, g.Unless)
+			}
+		}
+	}
+	if f.Type != TypeString || len(f.Enum) > 0 || f.MaxLen != 0 || f.RefCollection != "" || len(f.Writers) > 0 || f.Fixed {
+		bad("type, enum, max length, ref, writers and fixed do not apply to flow fields (steps govern them)")
 	}
 	return errs
 }

@@ -98,6 +98,31 @@ func TestNewSchema(t *testing.T) {
 		{"ErrReopenerRole", func(c *Collection) []*Collection { c.Fields[4].Reopeners = []Role{"mayor"}; return nil }, "unknown reopener"},
 		{"ErrFlowWriters", func(c *Collection) []*Collection { c.Fields[4].Writers = []Role{RoleGridWorker}; return nil }, "do not apply to flow"},
 		{"ErrWriterRole", func(c *Collection) []*Collection { c.Fields[1].Writers = []Role{"mayor"}; return nil }, "unknown writer role"},
+		{"ErrGateStage", func(c *Collection) []*Collection {
+			c.Fields[4].Gates = map[string]Gate{"closed": {From: []string{"open"}}}
+			return nil
+		}, `gate to undeclared stage "closed"`},
+		{"ErrGateFrom", func(c *Collection) []*Collection {
+			c.Fields[4].Gates = map[string]Gate{"done": {From: []string{"waiting"}}}
+			return nil
+		}, `from undeclared stage "waiting"`},
+		{"ErrGateUnless", func(c *Collection) []*Collection {
+			c.Fields[4].Gates = map[string]Gate{"done": {From: []string{"open"}, Unless: "tags"}}
+			return nil
+		}, `unless names no scalar field "tags"`},
+		{"OKGate", func(c *Collection) []*Collection {
+			c.Fields[4].Gates = map[string]Gate{"done": {From: []string{"", "open"}, Unless: "label"}}
+			return nil
+		}, ""},
+		{"ErrGateOnScalar", func(c *Collection) []*Collection { c.Fields[1].Gates = map[string]Gate{"x": {}}; return nil }, "are for flow fields"},
+		{"ErrFixedFlow", func(c *Collection) []*Collection { c.Fields[4].Fixed = true; return nil }, "do not apply to flow"},
+		{"ErrAmendersWithoutFixed", func(c *Collection) []*Collection { c.Fields[1].Amenders = []Role{RoleStationStaff}; return nil }, "amenders go with fixed"},
+		{"ErrAmenderRole", func(c *Collection) []*Collection {
+			c.Fields[1].Fixed, c.Fields[1].Amenders = true, []Role{"mayor"}
+			return nil
+		}, "unknown writer role"},
+		{"ErrAddOnlyScalar", func(c *Collection) []*Collection { c.Fields[1].AddOnly = true; return nil }, "add-only is for set fields"},
+		{"OKFixedAddOnly", func(c *Collection) []*Collection { c.Fields[1].Fixed, c.Fields[3].AddOnly = true, true; return nil }, ""},
 		{"ErrAreaNone", func(c *Collection) []*Collection { c.Area = AreaRule{}; return nil }, "exactly one"},
 		{"ErrAreaTwo", func(c *Collection) []*Collection { c.Area.Author = true; return nil }, "exactly one"},
 		{"ErrAreaFieldType", func(c *Collection) []*Collection { c.Area = AreaRule{Field: "label"}; return nil }, "required scalar field of type area"},

@@ -165,6 +165,105 @@ func TestDomainHTTP(t *testing.T) {
 	}
 }
 
+// TestDomainPolicyHTTP: the county sets a township's policy through the
+// API (the station may not), a stricter escalation flags the overdue
+// hazard for the county's escalation list, and a night patrol in a key
+// period shows in the patrol view.
+func TestDomainPolicyHTTP(t *testing.T) {
+	base := apptest.Start(t).URL()
+	county := newRawDevice(t, base, "county", "pc-county-admin")
+	station := newRawDevice(t, base, "station-1", "pc-station-1")
+	worker := newRawDevice(t, base, "worker-1-1-1", "phone-worker-111")
+
+	type policyInfo struct {
+		AreaID       string `json:"area_id"`
+		SourceAreaID string `json:"source_area_id"`
+		UpdatedBy    string `json:"updated_by"`
+		Policy       struct {
+			EscalateAfterOverdueDays int `json:"escalate_after_overdue_days"`
+			NightPatrolWindow        struct {
+				Start string `json:"start"`
+			} `json:"night_patrol_window"`
+		} `json:"policy"`
+	}
+	var info policyInfo
+	if worker.get("/v1/policy", &info) != 200 || info.SourceAreaID != "330399" || info.Policy.EscalateAfterOverdueDays != 7 ||
+		info.Policy.NightPatrolWindow.Start != "22:00" {
+		t.Fatalf("GET /v1/policy: %+v", info)
+	}
+	// Last night, 23:00–01:00 county time, lies in the key period.
+	cst := time.FixedZone("Asia/Shanghai", 8*3600)
+	y, m, d := time.Now().In(cst).AddDate(0, 0, -1).Date()
+	start := time.Date(y, m, d, 23, 0, 0, 0, cst)
+	body := `{"escalate_after_overdue_days": 1, "key_periods": [{"name": "春节", "from": "` +
+		start.AddDate(0, 0, -2).Format(time.DateOnly) + `", "to": "` + start.AddDate(0, 0, 1).Format(time.DateOnly) + `"}]}`
+	var e apiError
+	wantError(t, call(t, "PUT", base+"/v1/policy?area=330399101", station.token, body, &e), e, 403, "forbidden")
+	e = apiError{}
+	wantError(t, call(t, "PUT", base+"/v1/policy?area=330399101", county.token, `{"covert_visit_deadline_days": 30}`, &e), e, 400, "invalid")
+	e = apiError{}
+	wantError(t, call(t, "PUT", base+"/v1/policy?area=330399101", county.token, `{"key_periods": [], "x": "`+strings.Repeat("a", 70<<10)+`"}`, &e), e, 413, "too_large")
+	if r := call(t, "PUT", base+"/v1/policy?area=330399101", county.token, body, &info); r.StatusCode != 200 ||
+		info.SourceAreaID != "330399101" || info.UpdatedBy != "county" || info.Policy.EscalateAfterOverdueDays != 1 {
+		t.Fatalf("PUT: %d %+v", r.StatusCode, info)
+	}
+
+	h := worker.op("hazards", "hz-esc", map[string]any{"site": "0192f000-0000-7000-8000-000000000001", "title": "安全出口锁闭"})
+	h.Flow = map[string]syncproto.FlowStep{"status": {To: "reported", Round: 1}}
+	worker.push(h)
+	late := station.op("hazards", "hz-esc", map[string]any{"deadline": time.Now().Add(-50 * time.Hour).UnixMilli()})
+	late.Flow = map[string]syncproto.FlowStep{"status": {To: "dispatched", Round: 1}}
+	station.push(late)
+	var esc struct {
+		Areas []struct {
+			AreaID         string `json:"area_id"`
+			ShouldEscalate int    `json:"should_escalate"`
+		} `json:"areas"`
+		Hazards []struct {
+			ID             string `json:"id"`
+			ShouldEscalate bool   `json:"should_escalate"`
+		} `json:"hazards"`
+	}
+	if county.get("/v1/hazards/escalations", &esc) != 200 || len(esc.Areas) != 2 || esc.Areas[0].ShouldEscalate != 1 ||
+		len(esc.Hazards) != 1 || esc.Hazards[0].ID != "hz-esc" || !esc.Hazards[0].ShouldEscalate {
+		t.Fatalf("escalations: %+v", esc)
+	}
+
+	p := worker.op("patrols", "p-http", map[string]any{"kind": "patrol", "level": "village",
+		"started_at": start.UnixMilli(), "ended_at": start.Add(2 * time.Hour).UnixMilli()})
+	worker.push(p, worker.op("patrol_checkins", "c-http", map[string]any{"patrol": "p-http", "at": start.Add(30 * time.Minute).UnixMilli()}))
+	var rep struct {
+		Patrols []struct {
+			ID         string `json:"id"`
+			DurationMS int64  `json:"duration_ms"`
+			Checkins   []struct {
+				Flags []string `json:"flags"`
+			} `json:"checkins"`
+		} `json:"patrols"`
+		KeyNights []struct {
+			Night       string `json:"night"`
+			Unpatrolled []struct {
+				AreaID string `json:"area_id"`
+			} `json:"unpatrolled"`
+		} `json:"key_nights"`
+	}
+	night := start.Format(time.DateOnly)
+	if station.get("/v1/patrols?from="+night+"&to="+night, &rep) != 200 || len(rep.Patrols) != 1 || rep.Patrols[0].DurationMS != 2*3600*1000 ||
+		len(rep.Patrols[0].Checkins) != 1 || len(rep.Patrols[0].Checkins[0].Flags) != 0 ||
+		len(rep.KeyNights) != 1 || len(rep.KeyNights[0].Unpatrolled) != 2 {
+		t.Fatalf("patrols: %+v", rep)
+	}
+	e = apiError{}
+	wantError(t, call(t, "GET", base+"/v1/patrols?from=2025-01-10&to=2025-01-01", station.token, nil, &e), e, 400, "invalid")
+
+	if r := call(t, "DELETE", base+"/v1/policy?area=330399101", county.token, nil, nil); r.StatusCode != 204 {
+		t.Fatalf("DELETE: %d", r.StatusCode)
+	}
+	if worker.get("/v1/policy", &info); info.SourceAreaID != "330399" {
+		t.Fatalf("after DELETE: %+v", info)
+	}
+}
+
 // runMain runs one gridsyncd subcommand on a data folder and returns its
 // output.
 func runMain(t *testing.T, command string, args ...string) (string, error) {

@@ -12,8 +12,8 @@ import (
 
 // siteCheck is a live site with its latest check.
 type siteCheck struct {
-	id, name, kind, risk, address string
-	areaID, areaPath              string
+	id, name, kind, subKind, risk, address string
+	areaID, areaPath                       string
 	// last is the latest check (zero: never), from an inspection
 	// (lastInspection) or the imported history.
 	last           time.Time
@@ -30,7 +30,8 @@ func siteChecks(ctx context.Context, tx *sql.Tx, path string) ([]*siteCheck, err
 	prefix := likePrefix(path)
 	rows, err := tx.QueryContext(ctx, `SELECT id, area_id, area_path,
 		COALESCE(json_extract(state, '$.fields.name.v'), ''), COALESCE(json_extract(state, '$.fields.kind.v'), ''),
-		COALESCE(json_extract(state, '$.fields.risk_level.v'), ''), COALESCE(json_extract(state, '$.fields.address.v'), '')
+		COALESCE(json_extract(state, '$.fields.risk_level.v'), ''), COALESCE(json_extract(state, '$.fields.address.v'), ''),
+		COALESCE(json_extract(state, '$.fields.sub_kind.v'), '')
 		FROM docs WHERE collection = 'sites' AND deleted = 0 AND area_path LIKE ? ESCAPE '\' ORDER BY area_path, id`, prefix)
 	if err != nil {
 		return nil, fmt.Errorf("sites: %w", err)
@@ -39,7 +40,7 @@ func siteChecks(ctx context.Context, tx *sql.Tx, path string) ([]*siteCheck, err
 	byID := map[string]*siteCheck{}
 	for rows.Next() {
 		sc := &siteCheck{}
-		if err := rows.Scan(&sc.id, &sc.areaID, &sc.areaPath, &sc.name, &sc.kind, &sc.risk, &sc.address); err != nil {
+		if err := rows.Scan(&sc.id, &sc.areaID, &sc.areaPath, &sc.name, &sc.kind, &sc.risk, &sc.address, &sc.subKind); err != nil {
 			rows.Close()
 			return nil, err
 		}

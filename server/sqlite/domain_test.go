@@ -55,6 +55,22 @@ func hazard(site, title, severity string) map[string]any {
 	return h
 }
 
+// wantCodes checks a push's verdicts in order: "" accepted, otherwise
+// rejected with that code.
+func wantCodes(tb testing.TB, resp *syncproto.PushResponse, codes ...string) {
+	tb.Helper()
+	if len(resp.Verdicts) != len(codes) {
+		tb.Fatalf("%d verdicts, want %d", len(resp.Verdicts), len(codes))
+	}
+	for i, code := range codes {
+		status := syncproto.StatusRejected
+		if code == "" {
+			status = syncproto.StatusAccepted
+		}
+		wantVerdict(tb, resp.Verdicts[i], status, code)
+	}
+}
+
 func addUsers(tb testing.TB, e *syncEnv, users ...server.DatasetUser) {
 	tb.Helper()
 	for i := range users {
@@ -113,6 +129,31 @@ func TestHazardDeadlineDefaults(t *testing.T) {
 			t.Fatalf("replay: %+v (first %+v), ops %d -> %d", again.Verdicts[0], resp.Verdicts[0], before, after)
 		}
 	})
+	t.Run("ReopenGetsANewDeadline", func(t *testing.T) {
+		// Dispatched with a deadline that has passed, submitted, then
+		// the verification fails (复核不通过: a reopen into round 2): the
+		// old deadline would make it overdue at once, so the reopen gets
+		// the default from now. A reopen that sets a deadline keeps it.
+		past := time.Now().Add(-2 * server.Day).UnixMilli()
+		for _, id := range []string{"hz-reopen", "hz-reopen-given"} {
+			accepted(t, mustPush(t, e.sync, worker, dw.push(withFlow(dw.op("hazards", id, hazard(demoSiteG01, "疏散通道堆物", "major")), syncproto.StageReported, 1))))
+			accepted(t, mustPush(t, e.sync, station, ds.push(withFlow(ds.op("hazards", id, map[string]any{"deadline": past}), syncproto.StageDispatched, 1))))
+			accepted(t, mustPush(t, e.sync, worker, dw.push(withFlow(dw.op("hazards", id, nil), syncproto.StageSubmitted, 1))))
+		}
+		given := time.Now().Add(2 * server.Day).Truncate(time.Millisecond)
+		accepted(t, mustPush(t, e.sync, station, ds.push(
+			withFlow(ds.op("hazards", "hz-reopen", map[string]any{"verification_note": "复核不通过：仍有堆物"}), syncproto.StageRectifying, 2),
+			withFlow(ds.op("hazards", "hz-reopen-given", map[string]any{"deadline": given.UnixMilli()}), syncproto.StageRectifying, 2))))
+		if got := timeOf(t, docOf(t, e, worker, "hazards", "hz-reopen"), "deadline"); !near(got, time.Now().Add(3*server.Day)) {
+			t.Errorf("reopened: deadline %s, want the major default of 3 days from now", got)
+		}
+		if got := timeOf(t, docOf(t, e, worker, "hazards", "hz-reopen-given"), "deadline"); !got.Equal(given) {
+			t.Errorf("reopened with a deadline: %s, want %s", got, given)
+		}
+		if over, _ := mustDomain(t, e).OverdueHazards(station, server.HazardQuery{}); len(over) != 0 {
+			t.Errorf("a reopened hazard is overdue at once: %+v", over[0])
+		}
+	})
 	t.Run("NoDefaultWithoutDispatch", func(t *testing.T) {
 		accepted(t, mustPush(t, e.sync, worker, dw.push(withFlow(dw.op("hazards", "hz-open", hazard(demoSiteG01, "x", "")), syncproto.StageReported, 1))))
 		if _, ok := docOf(t, e, worker, "hazards", "hz-open").Value("deadline"); ok {
@@ -165,10 +206,91 @@ func TestCovertDeadline(t *testing.T) {
 	if got := timeOf(t, docOf(t, e, station, "hazards", "hz-plain"), "deadline"); !near(got, now.Add(30*server.Day)) {
 		t.Errorf("township policy: deadline %s, want 30 days", got)
 	}
-	// Marking a hazard covert after a long deadline was set is refused too.
+	// covert is fixed once reported: the worker cannot clear it, and the
+	// station marking a hazard covert after a long deadline was set is
+	// refused for the deadline.
+	resp = mustPush(t, e.sync, worker, dw.push(dw.op("hazards", "hz-covert", map[string]any{"covert": false})))
+	wantVerdict(t, resp.Verdicts[0], syncproto.StatusRejected, syncproto.CodeForbiddenField)
 	accepted(t, mustPush(t, e.sync, station, ds.push(ds.op("hazards", "hz-plain", map[string]any{"deadline": in(20)}))))
-	resp = mustPush(t, e.sync, worker, dw.push(dw.op("hazards", "hz-plain", map[string]any{"covert": true})))
+	resp = mustPush(t, e.sync, station, ds.push(ds.op("hazards", "hz-plain", map[string]any{"covert": true})))
 	wantVerdict(t, resp.Verdicts[0], syncproto.StatusRejected, syncproto.CodeCovertDeadline)
+
+	// A failed verification of the covert hazard (a reopen without a
+	// deadline) gets the township's 30 days from now, capped at 15 days
+	// from the report.
+	accepted(t, mustPush(t, e.sync, station, ds.push(withFlow(ds.op("hazards", "hz-covert", map[string]any{"verification_note": "复核不通过"}),
+		syncproto.StageRectifying, 2))))
+	if got := timeOf(t, docOf(t, e, station, "hazards", "hz-covert"), "deadline"); !near(got, now.Add(15*server.Day)) {
+		t.Errorf("covert reopen: deadline %s, want the 15-day limit", got)
+	}
+}
+
+// TestCovertInspection: a hazard found on a covert inspection is covert
+// (the server fills it in, refuses covert = false), and a covert hazard is
+// overdue 15 days after its report even when nobody dispatched it, also
+// when it reached the server before its inspection (devices push hazards
+// first).
+func TestCovertInspection(t *testing.T) {
+	e := mustSyncEnv(t)
+	worker, station := e.as(t, "worker-1-1-1", "phone-worker-111"), e.as(t, "station-1", "pc-station-1")
+	dw, ds := newDevice("phone-worker-111"), newDevice("pc-station-1")
+	visit := map[string]any{"site": demoSiteG01, "checklist_kind": "household", "checklist_version": 1, "result": "hazard_found", "covert": true}
+	accepted(t, mustPush(t, e.sync, worker, dw.push(dw.op("inspections", "in-covert", visit))))
+	linked := func(id string, covert any) syncproto.Op {
+		h := hazard(demoSiteG01, "暗访：楼道堆放杂物", "general")
+		h["inspection"] = "in-covert"
+		if covert != nil {
+			h["covert"] = covert
+		}
+		return withFlow(dw.op("hazards", id, h), syncproto.StageReported, 1)
+	}
+	resp := mustPush(t, e.sync, worker, dw.push(linked("hz-filled", nil), linked("hz-denied", false), linked("hz-said", true)))
+	wantVerdict(t, resp.Verdicts[0], syncproto.StatusAccepted, "")
+	wantVerdict(t, resp.Verdicts[1], syncproto.StatusRejected, syncproto.CodeCovertRequired)
+	wantVerdict(t, resp.Verdicts[2], syncproto.StatusAccepted, "")
+	if raw, _ := docOf(t, e, station, "hazards", "hz-filled").Value("covert"); string(raw) != "true" {
+		t.Fatalf("hazard of a covert inspection: covert %s, want true", raw)
+	}
+	for _, ch := range pullAll(t, e.sync, station) {
+		if ch.ServerSeq == resp.Verdicts[0].ServerSeq && string(ch.Op.Set["covert"]) != "true" {
+			t.Fatalf("the op as applied does not carry covert: %+v", ch.Op)
+		}
+	}
+	// Not even the station clears it while the inspection is covert.
+	resp = mustPush(t, e.sync, station, ds.push(ds.op("hazards", "hz-said", map[string]any{"covert": false})))
+	wantVerdict(t, resp.Verdicts[0], syncproto.StatusRejected, syncproto.CodeCovertRequired)
+
+	// A hazard that arrives before its (covert) inspection, and a plain
+	// hazard: neither dispatched, so neither has a deadline.
+	d2 := newDevice("phone-worker-111-b")
+	w2 := e.as(t, "worker-1-1-1", d2.id)
+	early := hazard(demoSiteG01, "暗访：电线私拉乱接", "general")
+	early["inspection"] = "in-late"
+	late := map[string]any{"site": demoSiteG01, "result": "hazard_found", "covert": true}
+	accepted(t, mustPush(t, e.sync, w2, d2.push(withFlow(d2.op("hazards", "hz-early", early), syncproto.StageReported, 1),
+		d2.op("inspections", "in-late", late),
+		withFlow(d2.op("hazards", "hz-plain", hazard(demoSiteG01, "灭火器过期", "general")), syncproto.StageReported, 1))))
+	dom := mustDomain(t, e)
+	ids := func(at time.Time) (out []string) {
+		hs, err := dom.OverdueHazards(station, server.HazardQuery{At: at})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, h := range hs {
+			if !h.Covert || !h.CovertLimit || !near(h.Deadline, h.ReportedAt.Add(15*server.Day)) {
+				t.Errorf("%s: %+v, want covert with the 15-day limit as deadline", h.ID, h)
+			}
+			out = append(out, h.ID)
+		}
+		slices.Sort(out)
+		return out
+	}
+	if got := ids(time.Now().Add(14 * server.Day)); len(got) != 0 {
+		t.Fatalf("overdue after 14 days: %v", got)
+	}
+	if got := ids(time.Now().Add(16 * server.Day)); !slices.Equal(got, []string{"hz-early", "hz-filled", "hz-said"}) {
+		t.Fatalf("overdue after 16 days: %v, want the three covert hazards and not hz-plain", got)
+	}
 }
 
 // TestHazardTransitionsServer runs every role against every step from a
@@ -184,9 +306,10 @@ func TestHazardTransitionsServer(t *testing.T) {
 	want := map[string][2]string{ // same round, reopen (round 2)
 		"worker-1-1-1": {"T T T ok T T", "T T T T T T"},
 		"village-1-1":  {"T T T ok T T", "T T T T T T"},
-		"station-1":    {"T ok ok T ok ok", "T ok ok T ok ok"},
-		"officer-1-a":  {"T T T T T T", "T T T T T T"},
-		"county":       {"T T T T T T", "T T T T T T"},
+		// Closing needs verification first (or a close_reason, below).
+		"station-1":   {"T ok ok T ok T", "T ok ok T ok T"},
+		"officer-1-a": {"T T T T T T", "T T T T T T"},
+		"county":      {"T T T T T T", "T T T T T T"},
 		// Outside the area: refused before the role is looked at.
 		"station-2": {"A A A A A A", "A A A A A A"},
 	}
@@ -209,9 +332,24 @@ func TestHazardTransitionsServer(t *testing.T) {
 			}
 		}
 	}
+	// A duplicate is closed from dispatched with its reason.
+	accepted(t, mustPush(t, e.sync, worker, dw.push(withFlow(dw.op("hazards", "hz-dup", hazard(demoSiteG01, "x", "")), syncproto.StageReported, 1))))
+	accepted(t, mustPush(t, e.sync, station, ds.push(withFlow(ds.op("hazards", "hz-dup", nil), syncproto.StageDispatched, 1))))
+	accepted(t, mustPush(t, e.sync, station, ds.push(withFlow(ds.op("hazards", "hz-dup", map[string]any{"close_reason": syncproto.CloseDuplicate}),
+		syncproto.StageClosed, 1))))
 }
 
-// TestEnforcementRules: 双人执法 and 执法全过程记录.
+// certs returns one certificate number (执法证号) per officer.
+func certs(officers ...string) []string {
+	var out []string
+	for i, o := range officers {
+		out = append(out, fmt.Sprintf("%s:ZJ3303%04d", o, i+1))
+	}
+	return out
+}
+
+// TestEnforcementRules: 双人执法, 持证执法, only the listed officers write
+// a case, 执法全过程记录 kept as recorded, 重大执法决定法制审核.
 func TestEnforcementRules(t *testing.T) {
 	e := mustSyncEnv(t)
 	addUsers(t, e,
@@ -220,46 +358,93 @@ func TestEnforcementRules(t *testing.T) {
 	)
 	a := e.as(t, "officer-1-a", "phone-officer-1a")
 	da := newDevice("phone-officer-1a")
-	record := func(id string, officers ...string) syncproto.Op {
+	recordWith := func(id string, officers, certificates []string) syncproto.Op {
 		op := da.op("enforcement_records", id, map[string]any{"site": demoSiteG01, "subject": "出租房消防安全检查"})
-		op.Add = map[string][]string{"officers": officers}
+		op.Add = map[string][]string{"officers": officers, "certificates": certificates}
 		return op
 	}
+	record := func(id string, officers ...string) syncproto.Op { return recordWith(id, officers, certs(officers...)) }
 	ok := record("er-ok", "officer-1-a", "officer-1-b")
 	resp := mustPush(t, e.sync, a, da.push(
-		record("er-1", "officer-1-a"),
+		recordWith("er-1", []string{"officer-1-a"}, certs("officer-1-a")),
 		record("er-2", "officer-1-a", "worker-1-1-1"),
 		record("er-3", "officer-1-a", "officer-2-a"),
 		record("er-4", "officer-1-b", "officer-1-c"),
 		record("er-5", "officer-1-a", "no-such-user"),
+		// 持证执法: one certificate per officer, of listed officers only.
+		recordWith("er-6", []string{"officer-1-a", "officer-1-b"}, certs("officer-1-a")),
+		recordWith("er-7", []string{"officer-1-a", "officer-1-b"}, append(certs("officer-1-a", "officer-1-b"), "officer-1-c:ZJ33030009")),
+		recordWith("er-8", []string{"officer-1-a", "officer-1-b"}, append(certs("officer-1-a", "officer-1-b"), "officer-1-b:ZJ33039999")),
+		recordWith("er-9", []string{"officer-1-a", "officer-1-b"}, []string{"officer-1-a:ZJ1", "officer-1-b:ZJ33030002"}),
 		ok,
 	))
-	for i, code := range []string{syncproto.CodeTwoOfficers, syncproto.CodeNotOfficer, syncproto.CodeNotOfficer, syncproto.CodeNotOfficer, syncproto.CodeNotOfficer, ""} {
-		status := syncproto.StatusRejected
-		if code == "" {
-			status = syncproto.StatusAccepted
-		}
-		wantVerdict(t, resp.Verdicts[i], status, code)
-	}
+	wantCodes(t, resp, syncproto.CodeTwoOfficers, syncproto.CodeNotOfficer, syncproto.CodeNotOfficer, syncproto.CodeNotOfficer,
+		syncproto.CodeNotOfficer, syncproto.CodeCertificateRequired, syncproto.CodeCertificateRequired, syncproto.CodeCertificateRequired,
+		syncproto.CodeCertificateRequired, "")
 
 	remove := da.op("enforcement_records", "er-ok", nil)
 	remove.Remove = map[string]map[string][]syncproto.OpID{"officers": {"officer-1-b": {ok.ID()}}}
 	wantVerdict(t, mustPush(t, e.sync, a, da.push(remove)).Verdicts[0], syncproto.StatusRejected, syncproto.CodeTwoOfficers)
 
-	step := func(d *device, record, name string) syncproto.Op {
-		return d.op("enforcement_steps", fmt.Sprintf("%s-%s-%s", record, name, d.id), map[string]any{"record": record, "step": name, "at": time.Now().UnixMilli()})
+	// An officer of the area who is not on the case writes neither the
+	// record nor its steps.
+	step := func(d *device, record, name string, extra map[string]any) syncproto.Op {
+		f := map[string]any{"record": record, "step": name, "at": time.Now().UnixMilli(), "note": name + "：现场记录"}
+		for k, v := range extra {
+			f[k] = v
+		}
+		return d.op("enforcement_steps", fmt.Sprintf("%s-%s-%s", record, name, d.id), f)
 	}
-	accepted(t, mustPush(t, e.sync, a, da.push(step(da, "er-ok", syncproto.EnforceAnnounce), step(da, "er-ok", syncproto.EnforceInspect))))
+	announce := step(da, "er-ok", syncproto.EnforceAnnounce, nil)
+	accepted(t, mustPush(t, e.sync, a, da.push(announce, step(da, "er-ok", syncproto.EnforceInspect, nil))))
 	dc := newDevice("phone-officer-1c")
 	c := e.as(t, "officer-1-c", dc.id)
-	wantVerdict(t, mustPush(t, e.sync, c, dc.push(step(dc, "er-ok", syncproto.EnforceEvidence))).Verdicts[0], syncproto.StatusRejected, syncproto.CodeNotOfficer)
+	wantVerdict(t, mustPush(t, e.sync, c, dc.push(step(dc, "er-ok", syncproto.EnforceEvidence, nil))).Verdicts[0], syncproto.StatusRejected, syncproto.CodeNotOfficer)
+	wantVerdict(t, mustPush(t, e.sync, c, dc.push(dc.op("enforcement_records", "er-ok", map[string]any{"outcome": "no_violation"}))).Verdicts[0],
+		syncproto.StatusRejected, syncproto.CodeNotOfficer)
+	addC := dc.op("enforcement_records", "er-ok", nil)
+	addC.Add = map[string][]string{"officers": {"officer-1-c"}, "certificates": {"officer-1-c:ZJ33030003"}}
+	wantVerdict(t, mustPush(t, e.sync, c, dc.push(addC)).Verdicts[0], syncproto.StatusRejected, syncproto.CodeNotOfficer)
+	// A listed officer adds them, with their certificate (without it:
+	// refused).
 	add := da.op("enforcement_records", "er-ok", nil)
 	add.Add = map[string][]string{"officers": {"officer-1-c"}}
+	wantVerdict(t, mustPush(t, e.sync, a, da.push(add)).Verdicts[0], syncproto.StatusRejected, syncproto.CodeCertificateRequired)
+	add = da.op("enforcement_records", "er-ok", nil)
+	add.Add = map[string][]string{"officers": {"officer-1-c"}, "certificates": {"officer-1-c:ZJ33030003"}}
 	accepted(t, mustPush(t, e.sync, a, da.push(add)))
-	accepted(t, mustPush(t, e.sync, c, dc.push(step(dc, "er-ok", syncproto.EnforceEvidence))))
+	accepted(t, mustPush(t, e.sync, c, dc.push(step(dc, "er-ok", syncproto.EnforceEvidence, nil))))
 	dst := newDevice("pc-station-1")
-	wantVerdict(t, mustPush(t, e.sync, e.as(t, "station-1", dst.id), dst.push(step(dst, "er-ok", syncproto.EnforceArchive))).Verdicts[0],
+	wantVerdict(t, mustPush(t, e.sync, e.as(t, "station-1", dst.id), dst.push(step(dst, "er-ok", syncproto.EnforceArchive, nil))).Verdicts[0],
 		syncproto.StatusRejected, syncproto.CodeForbiddenRole)
+
+	// A step is kept as recorded: its note cannot be rewritten, photos are
+	// added but never removed.
+	wantVerdict(t, mustPush(t, e.sync, a, da.push(da.op("enforcement_steps", announce.Doc, map[string]any{"note": "改写"}))).Verdicts[0],
+		syncproto.StatusRejected, syncproto.CodeForbiddenField)
+	photo := da.op("enforcement_steps", announce.Doc, nil)
+	photo.Add = map[string][]string{"photos": {strings.Repeat("c", 64)}}
+	accepted(t, mustPush(t, e.sync, a, da.push(photo)))
+	unphoto := da.op("enforcement_steps", announce.Doc, nil)
+	unphoto.Remove = map[string]map[string][]syncproto.OpID{"photos": {strings.Repeat("c", 64): {photo.ID()}}}
+	wantVerdict(t, mustPush(t, e.sync, a, da.push(unphoto)).Verdicts[0], syncproto.StatusRejected, syncproto.CodeForbiddenField)
+
+	// 重大执法决定法制审核: a major decision, as a decide step or as an
+	// outcome, comes after a legal_review step that names its reviewer.
+	accepted(t, mustPush(t, e.sync, a, da.push(da.op("enforcement_records", "er-ok", map[string]any{"major_decision": true}))))
+	resp = mustPush(t, e.sync, a, da.push(
+		step(da, "er-ok", syncproto.EnforceDecide, nil),
+		da.op("enforcement_records", "er-ok", map[string]any{"outcome": "penalty"}),
+		step(da, "er-ok", syncproto.EnforceLegalReview, nil),
+		step(da, "er-ok", syncproto.EnforceLegalReview, map[string]any{"reviewer": "县应急管理局法制科 林"}),
+		step(da, "er-ok", syncproto.EnforceDecide, nil),
+		da.op("enforcement_records", "er-ok", map[string]any{"outcome": "penalty"}),
+	))
+	wantCodes(t, resp, syncproto.CodeLegalReviewRequired, syncproto.CodeLegalReviewRequired, syncproto.CodeInvalidValue, "", "", "")
+	// A record that is not major decides without a review.
+	accepted(t, mustPush(t, e.sync, a, da.push(record("er-minor", "officer-1-a", "officer-1-b"),
+		da.op("enforcement_records", "er-minor", map[string]any{"outcome": "order_rectify"}),
+		step(da, "er-minor", syncproto.EnforceDecide, nil))))
 
 	// Enforcement records are read by officers, the station and the
 	// county, not by grid workers.
@@ -294,6 +479,14 @@ func TestIncidentDelay(t *testing.T) {
 	req := d.push(incident("inc-slow-clock", slow.Add(-5*time.Minute)))
 	req.DeviceTime = slow.UnixMilli()
 	accepted(t, mustPush(t, e.sync, worker, req))
+	// A phone 20 minutes fast reports an incident of 25 minutes ago: by
+	// its clock 5 minutes before the server's now, which is no delay of 5
+	// minutes but of 25.
+	df := newDevice("tablet-worker-111")
+	fast := now.Add(20 * time.Minute)
+	req = df.push(df.op("incidents", "inc-fast-clock", map[string]any{"title": "电瓶车起火", "occurred_at": fast.Add(-25 * time.Minute).UnixMilli()}))
+	req.DeviceTime = fast.UnixMilli()
+	accepted(t, mustPush(t, e.sync, e.as(t, "worker-1-1-1", df.id), req))
 	resp := mustPush(t, e.sync, worker, d.push(incident("inc-future", now.Add(2*time.Hour))))
 	wantVerdict(t, resp.Verdicts[0], syncproto.StatusRejected, syncproto.CodeInvalidValue)
 
@@ -304,7 +497,8 @@ func TestIncidentDelay(t *testing.T) {
 	want := map[string]struct {
 		delay time.Duration
 		late  bool
-	}{"inc-quick": {10 * time.Minute, false}, "inc-late": {45 * time.Minute, true}, "inc-slow-clock": {5 * time.Minute, false}}
+	}{"inc-quick": {10 * time.Minute, false}, "inc-late": {45 * time.Minute, true}, "inc-slow-clock": {5 * time.Minute, false},
+		"inc-fast-clock": {25 * time.Minute, false}}
 	if len(got) != len(want) {
 		t.Fatalf("got %d incidents, want %d", len(got), len(want))
 	}
@@ -375,6 +569,31 @@ func TestWarningAcks(t *testing.T) {
 	}
 	_, err = dom.WarningAcks(e.as(t, "station-2", "pc-station-2"), "w-village")
 	wantCode(t, err, server.ENOTFOUND)
+
+	t.Run("Expired", func(t *testing.T) {
+		// A warning that ran out an hour ago waits for nobody: the
+		// expected users who never acknowledged are unanswered, not
+		// missing; an acknowledgement after the end is late.
+		w := warning(village11, "昨夜大风预警")
+		w["issued_at"], w["valid_until"] = time.Now().Add(-5*time.Hour).UnixMilli(), time.Now().Add(-time.Hour).UnixMilli()
+		accepted(t, mustPush(t, e.sync, station, ds.push(ds.op("warnings", "w-expired", w))))
+		ack("worker-1-1-2", "phone-worker-112", "w-expired")
+		got, err := dom.WarningAcks(station, "w-expired")
+		if err != nil || len(got) != 1 {
+			t.Fatal(err)
+		}
+		w0 := got[0]
+		if !w0.Expired || w0.ValidUntil == nil || len(w0.Missing) != 0 || len(w0.Acked) != 1 || !w0.Acked[0].Late ||
+			!slices.Equal(names(w0.Unanswered), []string{"village-1-1", "worker-1-1-1", "worker-1-1-3"}) {
+			t.Fatalf("expired warning: %+v, unanswered %v", w0, names(w0.Unanswered))
+		}
+		if open, _ := dom.WarningAcks(station, "w-village"); open[0].Expired || len(open[0].Unanswered) != 0 || len(open[0].Missing) != 2 {
+			t.Fatalf("open warning: %+v", open[0])
+		}
+		bad := warning(village11, "x")
+		bad["issued_at"], bad["valid_until"] = time.Now().UnixMilli(), time.Now().Add(-time.Hour).UnixMilli()
+		wantVerdict(t, mustPush(t, e.sync, station, ds.push(ds.op("warnings", "w-bad", bad))).Verdicts[0], syncproto.StatusRejected, syncproto.CodeInvalidValue)
+	})
 }
 
 // TestChecklistRule: inspections name a checklist the server has; an old
@@ -401,13 +620,7 @@ func TestChecklistRule(t *testing.T) {
 		insp("in-half", map[string]any{"checklist_kind": "household"}),
 		insp("in-none", nil),
 	))
-	for i, code := range []string{"", syncproto.CodeUnknownChecklist, syncproto.CodeUnknownChecklist, ""} {
-		status := syncproto.StatusRejected
-		if code == "" {
-			status = syncproto.StatusAccepted
-		}
-		wantVerdict(t, resp.Verdicts[i], status, code)
-	}
+	wantCodes(t, resp, "", syncproto.CodeUnknownChecklist, syncproto.CodeUnknownChecklist, "")
 	// The county publishes household v2; v1 devices keep syncing.
 	v2 := server.Checklist{Kind: "household", Version: 2, Title: "家庭户检查清单（2026版）", Items: []server.ChecklistItem{
 		{Code: "HH-01", Text: "电动自行车未在室内、楼道充电", Severity: "general"}}}
@@ -423,6 +636,154 @@ func TestChecklistRule(t *testing.T) {
 	all, _ := dom.Checklists(worker, server.ChecklistQuery{Kind: "household", AllVersions: true})
 	if len(hh) != 1 || hh[0].Version != 2 || len(hh[0].Items) != 1 || len(all) != 2 {
 		t.Fatalf("latest %+v, all %d", hh, len(all))
+	}
+
+	// The checklist is for the site's kind: a household checklist at a
+	// rented house is refused, also when it is named afterwards.
+	rented := insp("in-rented", map[string]any{"checklist_kind": "household", "checklist_version": 1})
+	rented.Set["site"] = json.RawMessage(`"` + demoSite2G01 + `"`)
+	later := insp("in-later", nil)
+	later.Set["site"] = json.RawMessage(`"` + demoSite2G01 + `"`)
+	resp = mustPush(t, e.sync, worker, d.push(rented, later,
+		d.op("inspections", "in-later", map[string]any{"checklist_kind": "household", "checklist_version": 1}),
+		d.op("inspections", "in-later", map[string]any{"checklist_kind": "rented_housing", "checklist_version": 1})))
+	wantCodes(t, resp, syncproto.CodeChecklistMismatch, "", syncproto.CodeChecklistMismatch, "")
+
+	// Item codes are checked against the inspection's own version: the v1
+	// device's HH-07 is fine, the v2 device's is not (v2 has only HH-01);
+	// items of an inspection without a checklist are not checked.
+	item := func(id, inspection, code string) syncproto.Op {
+		return d.op("inspection_items", id, map[string]any{"inspection": inspection, "item": code, "result": "pass"})
+	}
+	resp = mustPush(t, e.sync, worker, d.push(
+		item("it-v1-07", "in-old-device", "HH-07"),
+		item("it-v1-99", "in-old-device", "HH-99"),
+		item("it-v2-01", "in-new-device", "HH-01"),
+		item("it-v2-07", "in-new-device", "HH-07"),
+		item("it-none-x", "in-none", "X-1"),
+	))
+	wantCodes(t, resp, "", syncproto.CodeUnknownItem, "", syncproto.CodeUnknownItem, "")
+	resp = mustPush(t, e.sync, worker, d.push(d.op("inspection_items", "it-v1-07", map[string]any{"item": "HH-42"})))
+	wantVerdict(t, resp.Verdicts[0], syncproto.StatusRejected, syncproto.CodeUnknownItem)
+}
+
+// TestSiteSubKind: sub_kind (九小场所) belongs to nine_small sites; the
+// demo county's carry one, and the task list shows it.
+func TestSiteSubKind(t *testing.T) {
+	e := mustSyncEnv(t)
+	d := newDevice("phone-worker-111")
+	worker := e.as(t, "worker-1-1-1", d.id)
+	small := func(id, kind, sub string) syncproto.Op {
+		f := map[string]any{"grid": grid111, "name": "小旅馆：下洋客栈", "kind": kind}
+		if sub != "" {
+			f["sub_kind"] = sub
+		}
+		return d.op("sites", id, f)
+	}
+	resp := mustPush(t, e.sync, worker, d.push(
+		small("s-hotel", syncproto.SiteNineSmall, syncproto.NineSmallHotel),
+		small("s-house", syncproto.SiteHousehold, syncproto.NineSmallHotel),
+		small("s-bad", syncproto.SiteNineSmall, "small_castle"),
+		// Accepted without one (older apps, imports without the column);
+		// the task list shows it missing.
+		small("s-old-app", syncproto.SiteNineSmall, ""),
+		d.op("sites", "s-hotel", map[string]any{"sub_kind": nil}),
+		d.op("sites", "s-hotel", map[string]any{"sub_kind": syncproto.NineSmallRestaurant}),
+		d.op("sites", "s-hotel", map[string]any{"kind": syncproto.SiteSharedUse}),
+		d.op("sites", "s-hotel", map[string]any{"kind": syncproto.SiteSharedUse, "sub_kind": nil}),
+	))
+	wantCodes(t, resp, "", syncproto.CodeInvalidValue, syncproto.CodeInvalidValue, "", syncproto.CodeInvalidValue, "",
+		syncproto.CodeInvalidValue, "")
+	tasks, err := mustDomain(t, e).Tasks(worker, server.TaskQuery{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sub := map[string]string{}
+	for _, t := range tasks {
+		sub[t.SiteID] = t.SubKind
+	}
+	if sub["0192f000-0000-7000-8000-000000000003"] != syncproto.NineSmallRestaurant || sub["s-old-app"] != "" || sub["s-hotel"] != "" {
+		t.Fatalf("sub kinds in the task list: %v", sub)
+	}
+}
+
+// TestReferral: 抄告 of a refused check (no hazard needed) and of a
+// hazard, with the department's reply (反馈); the server stamps when.
+func TestReferral(t *testing.T) {
+	e := mustSyncEnv(t)
+	worker, station := e.as(t, "worker-1-1-1", "phone-worker-111"), e.as(t, "station-1", "pc-station-1")
+	dw, ds := newDevice("phone-worker-111"), newDevice("pc-station-1")
+	accepted(t, mustPush(t, e.sync, worker, dw.push(
+		dw.op("inspections", "in-refused", map[string]any{"site": demoSite2G01, "result": "no_access", "refused": true,
+			"refusal_note": "房东拒绝入户检查"}),
+		dw.op("inspections", "in-pass", map[string]any{"site": demoSiteG01, "result": "pass"}),
+		withFlow(dw.op("hazards", "hz-refer", hazard(demoSite2G01, "拒不整改：楼道飞线充电", "general")), syncproto.StageReported, 1),
+	)))
+	resp := mustPush(t, e.sync, worker, dw.push(dw.op("inspections", "in-refused", map[string]any{"referred_to": "县住建局"})))
+	wantVerdict(t, resp.Verdicts[0], syncproto.StatusRejected, syncproto.CodeForbiddenField)
+	resp = mustPush(t, e.sync, station, ds.push(
+		ds.op("inspections", "in-refused", map[string]any{"referred_to": "县住建局", "referral_note": "出租房房东拒绝消防检查，请督促"}),
+		ds.op("inspections", "in-pass", map[string]any{"referred_to": "县住建局"}),
+		ds.op("hazards", "hz-refer", map[string]any{"feedback": "已约谈"}),
+		ds.op("hazards", "hz-refer", map[string]any{"referred_to": "市场监管所"}),
+	))
+	wantCodes(t, resp, "", syncproto.CodeInvalidValue, syncproto.CodeInvalidValue, "")
+	accepted(t, mustPush(t, e.sync, station, ds.push(ds.op("inspections", "in-refused", map[string]any{"feedback": "住建局已上门，房东同意下周配合检查"}))))
+	in := docOf(t, e, worker, "inspections", "in-refused")
+	if !near(timeOf(t, in, "referred_at"), time.Now()) || !near(timeOf(t, in, "feedback_at"), time.Now()) {
+		t.Fatalf("referral times not stamped: %+v", in.Fields)
+	}
+	if !near(timeOf(t, docOf(t, e, worker, "hazards", "hz-refer"), "referred_at"), time.Now()) {
+		t.Fatal("hazard referral not stamped")
+	}
+}
+
+// TestEscalations: overdue hazards past escalate_after_overdue_days (demo
+// 7) and not escalated are flagged should_escalate; the county sees them
+// per township.
+func TestEscalations(t *testing.T) {
+	e := mustSyncEnv(t)
+	worker, station := e.as(t, "worker-1-1-1", "phone-worker-111"), e.as(t, "station-1", "pc-station-1")
+	dw, ds := newDevice("phone-worker-111"), newDevice("pc-station-1")
+	ago := func(days int) int64 { return time.Now().Add(-time.Duration(days)*server.Day - time.Hour).UnixMilli() }
+	for _, id := range []string{"hz-3days", "hz-8days", "hz-9days-escalated"} {
+		accepted(t, mustPush(t, e.sync, worker, dw.push(withFlow(dw.op("hazards", id, hazard(demoSiteG01, id, "general")), syncproto.StageReported, 1))))
+	}
+	accepted(t, mustPush(t, e.sync, station, ds.push(
+		withFlow(ds.op("hazards", "hz-3days", map[string]any{"deadline": ago(3)}), syncproto.StageDispatched, 1),
+		withFlow(ds.op("hazards", "hz-8days", map[string]any{"deadline": ago(8)}), syncproto.StageDispatched, 1),
+		withFlow(ds.op("hazards", "hz-9days-escalated", map[string]any{"deadline": ago(9), "escalated": true, "escalation_note": "挂牌督办"}),
+			syncproto.StageDispatched, 1),
+	)))
+	dom := mustDomain(t, e)
+	over, err := dom.OverdueHazards(station, server.HazardQuery{})
+	if err != nil || len(over) != 3 {
+		t.Fatalf("overdue %d, %v", len(over), err)
+	}
+	should := map[string]bool{}
+	for _, h := range over {
+		should[h.ID] = h.ShouldEscalate
+	}
+	if !should["hz-8days"] || should["hz-3days"] || should["hz-9days-escalated"] {
+		t.Fatalf("should_escalate %v", should)
+	}
+	rep, err := dom.Escalations(e.as(t, "county", "pc-county"), server.HazardQuery{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Areas) != 2 || rep.Areas[0].AreaID != township1 || rep.Areas[0].Overdue != 3 || rep.Areas[0].ShouldEscalate != 1 ||
+		rep.Areas[0].Escalated != 1 || rep.Areas[1].Overdue != 0 || len(rep.Hazards) != 1 || rep.Hazards[0].ID != "hz-8days" {
+		t.Fatalf("county escalations: %+v %+v %+v", rep.Areas[0], rep.Areas[1], rep.Hazards)
+	}
+	// A stricter township escalates after 3 days.
+	if _, err := dom.SetPolicy(e.as(t, "county", "pc-county"), township1, []byte(`{"escalate_after_overdue_days": 3}`)); err != nil {
+		t.Fatal(err)
+	}
+	if rep, _ := dom.Escalations(station, server.HazardQuery{}); len(rep.Areas) != 1 || rep.Areas[0].ShouldEscalate != 2 || len(rep.Hazards) != 2 {
+		t.Fatalf("station with 3 days: %+v", rep)
+	}
+	if rep, _ := dom.Escalations(worker, server.HazardQuery{}); len(rep.Areas) != 1 || rep.Areas[0].AreaID != grid111 || rep.Areas[0].Overdue != 3 {
+		t.Fatalf("a grid below a township is its own row: %+v", rep.Areas)
 	}
 }
 

@@ -88,6 +88,7 @@ type datasetSite struct {
 	ID          string   `json:"id"`
 	Grid        string   `json:"grid"`
 	Kind        string   `json:"kind"`
+	SubKind     string   `json:"sub_kind"`
 	Name        string   `json:"name"`
 	Address     string   `json:"address"`
 	Lat         *float64 `json:"lat"`
@@ -135,7 +136,7 @@ func (s *ImportService) importSites(ctx context.Context, county string, sites []
 			}
 			history[site.ID] = s.db.Now().Add(-time.Duration(*d) * server.Day).UnixMilli()
 		}
-		set := map[string]any{"grid": site.Grid, "kind": site.Kind, "name": site.Name, "address": site.Address,
+		set := map[string]any{"grid": site.Grid, "kind": site.Kind, "sub_kind": site.SubKind, "name": site.Name, "address": site.Address,
 			"responsible": site.Responsible, "phone": site.Phone}
 		if site.RiskLevel != "" {
 			set["risk_level"] = site.RiskLevel

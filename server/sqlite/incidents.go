@@ -17,7 +17,7 @@ import (
 // county's limit is flagged late; it is never refused for it. An
 // occurred_at in the future (beyond the drift bound, after correction) is
 // CodeInvalidValue.
-type incidentRule struct{}
+type incidentRule struct{ pol *rulePolicies }
 
 var (
 	_ Rule     = incidentRule{}
@@ -42,7 +42,7 @@ func (incidentRule) Check(_ context.Context, _ *Tx, in *RuleInput) (string, stri
 }
 
 // Record implements Recorder.
-func (incidentRule) Record(ctx context.Context, tx *Tx, in *RuleInput, seq int64) error {
+func (r incidentRule) Record(ctx context.Context, tx *Tx, in *RuleInput, seq int64) error {
 	if !in.Creates() {
 		return nil
 	}
@@ -52,7 +52,7 @@ func (incidentRule) Record(ctx context.Context, tx *Tx, in *RuleInput, seq int64
 	if r, ok := intValue(in.Next, "reported_at"); ok {
 		reported = r
 	}
-	p, err := policyFor(ctx, tx, in.Area.Path)
+	p, err := r.pol.of(ctx, tx, in)
 	if err != nil {
 		return err
 	}

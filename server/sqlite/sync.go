@@ -100,7 +100,7 @@ func NewSyncService(ctx context.Context, db *DB, schema *syncproto.Schema, log *
 	for _, c := range schema.Collections() {
 		s.broadcast = s.broadcast || c.Broadcast
 	}
-	for name, rules := range domainRules() {
+	for name, rules := range domainRules(log) {
 		if _, ok := schema.Collection(name); ok {
 			s.rules[name] = append(s.rules[name], rules...)
 		}
@@ -1012,12 +1012,20 @@ func (s *SyncService) Register(collection string, r Rule) {
 }
 
 // domainRules are the rules of the inspection domain, per collection.
-func domainRules() map[string][]Rule {
+// Rules that read the policy log a stored policy that does not parse to
+// log (and apply the defaults) instead of failing the push.
+func domainRules(log *slog.Logger) map[string][]Rule {
+	pol, items := newRulePolicies(log), newChecklistItems()
 	return map[string][]Rule{
-		"inspections":         {checklistRule{}},
-		"hazards":             {hazardRule{}},
+		"sites":               {siteRule{}},
+		"inspections":         {checklistRule{items}, referralRule{inspection: true}},
+		"inspection_items":    {itemRule{items}},
+		"hazards":             {hazardRule{pol}, referralRule{}},
+		"warnings":            {warningRule{}},
 		"warning_acks":        {warningAckRule{}},
-		"incidents":           {incidentRule{}},
+		"patrols":             {patrolRule{}},
+		"patrol_checkins":     {checkinRule{}},
+		"incidents":           {incidentRule{pol}},
 		"enforcement_records": {officersRule{}},
 		"enforcement_steps":   {stepAuthorRule{}},
 	}

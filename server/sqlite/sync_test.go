@@ -490,7 +490,7 @@ func TestReadsFollowReaders(t *testing.T) {
 	da, db := newDevice("phone-officer-1a"), newDevice("phone-officer-1b")
 	officerA, officerB := e.as(t, "officer-1-a", da.id), e.as(t, "officer-1-b", db.id)
 	create := da.op("enforcement_records", "case-1", map[string]any{"site": demoSiteG01, "subject": "案由"})
-	create.Add = map[string][]string{"officers": {"officer-1-a", "officer-1-b"}}
+	create.Add = map[string][]string{"officers": {"officer-1-a", "officer-1-b"}, "certificates": {"officer-1-a:ZJ33030001", "officer-1-b:ZJ33030002"}}
 	wantVerdict(t, mustPush(t, e.sync, officerA, da.push(create)).Verdicts[0], syncproto.StatusAccepted, "")
 	// Both officers change the subject concurrently: a conflict on an
 	// enforcement record.
@@ -665,7 +665,7 @@ func TestReadRestrictedMatrix(t *testing.T) {
 	e := mustSyncEnv(t)
 	da := newDevice("phone-officer-1a")
 	create := da.op("enforcement_records", "case-matrix", map[string]any{"site": demoSiteG01, "subject": "占用疏散通道"})
-	create.Add = map[string][]string{"officers": {"officer-1-a", "officer-1-b"}}
+	create.Add = map[string][]string{"officers": {"officer-1-a", "officer-1-b"}, "certificates": {"officer-1-a:ZJ33030001", "officer-1-b:ZJ33030002"}}
 	accepted(t, mustPush(t, e.sync, e.as(t, "officer-1-a", da.id), da.push(create)))
 	for _, tc := range []struct {
 		user string

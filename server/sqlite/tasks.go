@@ -5,8 +5,6 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
-	"errors"
-	"fmt"
 	"slices"
 	"strings"
 	"time"
@@ -54,40 +52,6 @@ func (s *DomainService) now(at time.Time) time.Time {
 		return s.db.Now()
 	}
 	return at
-}
-
-// policyFor returns the policy of the nearest area at or above the area at
-// path that has one, or server.DefaultPolicy.
-func policyFor(ctx context.Context, q queryer, path string) (server.Policy, error) {
-	var body string
-	err := q.QueryRowContext(ctx, `SELECT p.body FROM policies p JOIN areas a ON a.id = p.area_id
-		WHERE substr(?, 1, length(a.path)) = a.path ORDER BY length(a.path) DESC LIMIT 1`, path).Scan(&body)
-	if errors.Is(err, sql.ErrNoRows) {
-		return server.DefaultPolicy(), nil
-	} else if err != nil {
-		return server.Policy{}, fmt.Errorf("policy: %w", err)
-	}
-	return server.ParsePolicy([]byte(body))
-}
-
-// policies memoizes policyFor by area within one view.
-type policies struct {
-	q      queryer
-	byArea map[string]server.Policy
-}
-
-func newPolicies(q queryer) *policies { return &policies{q: q, byArea: map[string]server.Policy{}} }
-
-func (ps *policies) of(ctx context.Context, path string) (server.Policy, error) {
-	if p, ok := ps.byArea[path]; ok {
-		return p, nil
-	}
-	p, err := policyFor(ctx, ps.q, path)
-	if err != nil {
-		return p, err
-	}
-	ps.byArea[path] = p
-	return p, nil
 }
 
 // strValue returns a string field of a document ("" if unset).
@@ -173,7 +137,7 @@ func (sc *siteCheck) task(ctx context.Context, pol *policies, now time.Time) (*s
 	interval := p.CheckIntervalDaysFor(sc.kind, sc.risk)
 	c := server.CheckSite(sc.last, interval, now)
 	t := &server.Task{SiteID: sc.id, SiteName: sc.name, Kind: sc.kind, RiskLevel: sc.risk, AreaID: sc.areaID, Address: sc.address,
-		IntervalDays: interval, Status: c.Status, AgeDays: c.AgeDays, LastInspection: sc.lastInspection}
+		IntervalDays: interval, Status: c.Status, AgeDays: c.AgeDays, LastInspection: sc.lastInspection, SubKind: sc.subKind}
 	if !sc.last.IsZero() {
 		last, due := sc.last, c.DueAt
 		t.LastCheckedAt, t.DueAt = &last, &due

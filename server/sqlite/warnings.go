@@ -43,6 +43,26 @@ func (warningAckRule) Check(ctx context.Context, tx *Tx, in *RuleInput) (string,
 	return "", "", nil
 }
 
+// warningRule: a warning's valid_until is not before its issued_at
+// (CodeInvalidValue); after valid_until the warning no longer waits for
+// acknowledgements (WarningAcks).
+type warningRule struct{}
+
+var _ Rule = warningRule{}
+
+// Check implements Rule.
+func (warningRule) Check(_ context.Context, _ *Tx, in *RuleInput) (string, string, error) {
+	if !in.Creates() && !in.Sets("issued_at", "valid_until") {
+		return "", "", nil
+	}
+	issued, ok1 := intValue(in.Next, "issued_at")
+	until, ok2 := intValue(in.Next, "valid_until")
+	if ok1 && ok2 && until < issued {
+		return syncproto.CodeInvalidValue, "valid_until is before issued_at", nil
+	}
+	return "", "", nil
+}
+
 // ackRoles are the roles expected to acknowledge a warning.
 var ackRoles = []server.Role{server.RoleGridWorker, server.RoleVillageOfficer}
 
@@ -52,6 +72,7 @@ func (s *DomainService) WarningAcks(ctx context.Context, warningID string) ([]*s
 	if err != nil {
 		return nil, err
 	}
+	now := s.db.Now()
 	tx, err := s.db.read.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
 	if err != nil {
 		return nil, err
@@ -86,6 +107,10 @@ func (s *DomainService) WarningAcks(ctx context.Context, warningID string) ([]*s
 			return nil, fmt.Errorf("decode warning: %w", err)
 		}
 		w.ID, w.Title, w.Level, w.TargetID, w.IssuedAt = st.ID, strValue(&st, "title"), strValue(&st, "level"), st.Area, fromMS(at)
+		if until, ok := intValue(&st, "valid_until"); ok {
+			t := fromMS(until)
+			w.ValidUntil, w.Expired = &t, now.After(t)
+		}
 		out = append(out, w)
 		paths = append(paths, path)
 	}
@@ -104,9 +129,10 @@ func (s *DomainService) WarningAcks(ctx context.Context, warningID string) ([]*s
 	return out, nil
 }
 
-// warningAcks fills who acknowledged w (first acknowledgement per user)
-// and which expected users (grid workers and village officers at or below
-// the target, not disabled) have not.
+// warningAcks fills who acknowledged w (first acknowledgement per user,
+// late if after the warning expired) and which expected users (grid
+// workers and village officers at or below the target, not disabled) have
+// not: Missing while the warning is in force, Unanswered once it expired.
 func warningAcks(ctx context.Context, tx *sql.Tx, w *server.WarningStatus, targetPath string) error {
 	prefix := likePrefix(targetPath)
 	rows, err := tx.QueryContext(ctx, `SELECT u.username, u.name, u.role, u.area_id, min(o.received_at)
@@ -127,6 +153,7 @@ func warningAcks(ctx context.Context, tx *sql.Tx, w *server.WarningStatus, targe
 			return err
 		}
 		a.At = fromMS(at)
+		a.Late = w.ValidUntil != nil && a.At.After(*w.ValidUntil)
 		w.Acked = append(w.Acked, &a)
 		acked[a.Username] = true
 	}
@@ -141,13 +168,17 @@ func warningAcks(ctx context.Context, tx *sql.Tx, w *server.WarningStatus, targe
 		return fmt.Errorf("users under %s: %w", w.TargetID, err)
 	}
 	defer rows.Close()
-	w.Missing = []*server.User{}
+	w.Missing, w.Unanswered = []*server.User{}, []*server.User{}
 	for rows.Next() {
 		var u server.User
 		if err := rows.Scan(&u.ID, &u.Username, &u.Name, &u.Role, &u.AreaID, &u.AreaPath); err != nil {
 			return err
 		}
-		if slices.Contains(ackRoles, u.Role) && !acked[u.Username] {
+		switch {
+		case !slices.Contains(ackRoles, u.Role) || acked[u.Username]:
+		case w.Expired:
+			w.Unanswered = append(w.Unanswered, &u)
+		default:
 			w.Missing = append(w.Missing, &u)
 		}
 	}

@@ -153,7 +153,7 @@ func run(cfg config, r *report) {
 	up, down := inspectionBytes(base)
 	r.add("## Bytes on the wire")
 	r.add("")
-	r.add("One inspection with 20 checklist items (an `inspections` create op and 20 `inspection_items` ops with results and notes in Chinese), pushed gzip-compressed, then pulled by a second device of the grid: **%d bytes up** (push request body) and **%d bytes down** (pull response body), HTTP headers excluded.", up, down)
+	r.add("One inspection with its 10 checklist items (an `inspections` create op and 10 `inspection_items` ops with results and notes in Chinese), pushed gzip-compressed, then pulled by a second device of the grid: **%d bytes up** (push request body) and **%d bytes down** (pull response body), HTTP headers excluded.", up, down)
 	r.add("")
 	stop(srv)
 
@@ -587,9 +587,10 @@ func inspectionBytes(base string) (int64, int64) {
 	return up, ct2.down.Load()
 }
 
-// inspectionOps is one door-to-door check of a demo household with 20
-// checklist items: the inspection and one item result each, as a device
-// records them.
+// inspectionOps is one door-to-door check of a demo household against its
+// checklist (household v1, 10 items; the server refuses codes that are not
+// on it): the inspection and one item result each, as a device records
+// them.
 func inspectionOps(d *device) []syncproto.Op {
 	site := "0192f000-0000-7000-8000-000000000007" // a household in grid 330399101201G02
 	insp := fmt.Sprintf("%s-inspection", d.id)
@@ -605,7 +606,7 @@ func inspectionOps(d *device) []syncproto.Op {
 	now := time.Now().UnixMilli()
 	ops := []syncproto.Op{mk("inspections", insp, map[string]any{"site": site, "checklist_kind": "household", "checklist_version": 1,
 		"started_at": now - 15*60_000, "finished_at": now, "result": "hazard_found", "note": "入户检查，住户配合。"})}
-	for i := 1; i <= 20; i++ {
+	for i := 1; i <= 10; i++ {
 		result, note := "pass", ""
 		if i%7 == 0 {
 			result, note = "fail", "楼道内电动自行车充电，已当场劝导移出。"
