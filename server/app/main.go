@@ -79,19 +79,18 @@ func (m *Main) ParseFlags(args []string) error {
 		return fmt.Errorf("unknown command %q (serve, import, rotate-key, check, export-chain, verify-chain)", m.Command)
 	}
 	fs := flag.NewFlagSet("gridsyncd "+m.Command, flag.ContinueOnError)
-	m.Config.bindFlags(fs, m.Getenv)
+	envErr := m.Config.bindFlags(fs, m.Getenv)
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if envErr != nil {
+		return envErr
 	}
 	m.Args = fs.Args()
 	if err := m.Config.validate(); err != nil {
 		return err
 	}
-	var level slog.Level
-	if err := level.UnmarshalText([]byte(m.Config.LogLevel)); err != nil {
-		return fmt.Errorf("log-level: %w", err)
-	}
-	opts := &slog.HandlerOptions{Level: level}
+	opts := &slog.HandlerOptions{Level: m.Config.level}
 	if m.Config.LogFormat == "json" {
 		m.Log = slog.New(slog.NewJSONHandler(os.Stderr, opts))
 	} else {

@@ -30,6 +30,9 @@ import (
 const (
 	DefaultIssuer   = "gridsync"
 	DefaultAudience = "gridsync-api"
+	// DefaultTTL is the access token lifetime: short, because the refresh
+	// token (rotated, revocable) is what keeps a device logged in.
+	DefaultTTL = 15 * time.Minute
 	// Leeway absorbs small skew between the server and proxies or the
 	// device's idea of "now"; tokens are minutes long so seconds suffice.
 	Leeway = 30 * time.Second
@@ -74,7 +77,7 @@ type Signer struct {
 type Options struct {
 	Issuer   string
 	Audience string
-	TTL      time.Duration    // access token lifetime; default 15 minutes
+	TTL      time.Duration    // access token lifetime; default DefaultTTL
 	Now      func() time.Time // for tests
 }
 
@@ -93,7 +96,7 @@ func NewSigner(keys []Key, opt Options) (*Signer, error) {
 		s.audience = DefaultAudience
 	}
 	if s.ttl == 0 {
-		s.ttl = 15 * time.Minute
+		s.ttl = DefaultTTL
 	}
 	if s.now == nil {
 		s.now = time.Now
