@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"net"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -42,6 +43,10 @@ type Config struct {
 	KeysDir    string        // GRIDSYNC_KEYS: signing keys (default DATA/keys)
 	Issuer     string        // GRIDSYNC_JWT_ISSUER
 	Audience   string        // GRIDSYNC_JWT_AUDIENCE
+	// TrustedProxies (GRIDSYNC_TRUSTED_PROXIES, comma-separated CIDRs or
+	// addresses) are the reverse proxies whose X-Forwarded-For / X-Real-IP
+	// name the client; from any other peer those headers are ignored.
+	TrustedProxies []*net.IPNet
 
 	// Photo evidence.
 	Blob             string        // GRIDSYNC_BLOB: folder (DATA/blobs) or minio
@@ -134,7 +139,46 @@ func (c *Config) bindFlags(fs *flag.FlagSet, getenv func(string) string) error {
 	fs.Float64Var(&c.PhotoMaxDistance, "photo-max-distance", maxDist, "metres between a photo's GPS and its site before it is flagged ("+envName("photo-max-distance")+")")
 	dur(&c.PhotoTimeWindow, "photo-time-window", server.DefaultPhotoTimeWindow, "EXIF time vs record time before a photo is flagged")
 	boolean(&c.Demo, "demo", "load the demo county 青溪县 on start")
+	proxies := func(v string) error {
+		nets, err := parseNets(v)
+		if err == nil {
+			c.TrustedProxies = nets
+		}
+		return err
+	}
+	env("trusted-proxies", proxies)
+	fs.Func("trusted-proxies", "comma-separated CIDRs of reverse proxies whose X-Forwarded-For is believed ("+envName("trusted-proxies")+")", proxies)
 	return errors.Join(errs...)
+}
+
+// parseNets parses a comma-separated list of CIDRs; a bare address means
+// that address alone.
+func parseNets(list string) ([]*net.IPNet, error) {
+	var nets []*net.IPNet
+	for _, f := range strings.Split(list, ",") {
+		f = strings.TrimSpace(f)
+		if f == "" {
+			continue
+		}
+		if !strings.Contains(f, "/") {
+			ip := net.ParseIP(f)
+			if ip == nil {
+				return nil, fmt.Errorf("%q is not an IP address or CIDR", f)
+			}
+			bits := 8 * len(ip)
+			if ip4 := ip.To4(); ip4 != nil {
+				ip, bits = ip4, 32
+			}
+			nets = append(nets, &net.IPNet{IP: ip, Mask: net.CIDRMask(bits, bits)})
+			continue
+		}
+		_, n, err := net.ParseCIDR(f)
+		if err != nil {
+			return nil, err
+		}
+		nets = append(nets, n)
+	}
+	return nets, nil
 }
 
 func envName(flag string) string {

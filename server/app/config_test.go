@@ -1,6 +1,7 @@
 package app_test
 
 import (
+	"fmt"
 	"io"
 	"path/filepath"
 	"strings"
@@ -50,6 +51,7 @@ func TestConfig(t *testing.T) {
 			{"minio-tls", c.MinIO.UseTLS, false},
 			{"photo-max-distance", c.PhotoMaxDistance, float64(server.DefaultPhotoMaxDistance)},
 			{"photo-time-window", c.PhotoTimeWindow, server.DefaultPhotoTimeWindow},
+			{"trusted-proxies", len(c.TrustedProxies), 0},
 		} {
 			if f.got != f.want {
 				t.Errorf("%s: got %v, want %v", f.name, f.got, f.want)
@@ -76,6 +78,7 @@ func TestConfig(t *testing.T) {
 		"GRIDSYNC_MINIO_TLS":          "1",
 		"GRIDSYNC_PHOTO_MAX_DISTANCE": "150.5",
 		"GRIDSYNC_PHOTO_TIME_WINDOW":  "2h",
+		"GRIDSYNC_TRUSTED_PROXIES":    "10.0.0.0/8, 192.0.2.7,2001:db8::/32",
 	}
 	t.Run("Env", func(t *testing.T) {
 		m, err := parse(env)
@@ -105,6 +108,7 @@ func TestConfig(t *testing.T) {
 			{"minio-tls", c.MinIO.UseTLS, true},
 			{"photo-max-distance", c.PhotoMaxDistance, 150.5},
 			{"photo-time-window", c.PhotoTimeWindow, 2 * time.Hour},
+			{"trusted-proxies", fmt.Sprint(c.TrustedProxies), "[10.0.0.0/8 192.0.2.7/32 2001:db8::/32]"},
 		} {
 			if f.got != f.want {
 				t.Errorf("%s: got %v, want %v", f.name, f.got, f.want)
@@ -112,14 +116,15 @@ func TestConfig(t *testing.T) {
 		}
 	})
 	t.Run("FlagBeatsEnv", func(t *testing.T) {
-		m, err := parse(env, "serve", "-addr", "127.0.0.1:7000", "-access-ttl", "30m", "-demo=false", "-minio-tls=false",
+		m, err := parse(env, "serve", "-trusted-proxies", "", "-addr", "127.0.0.1:7000", "-access-ttl", "30m", "-demo=false", "-minio-tls=false",
 			"-minio-secret-key", "other", "-photo-max-distance", "80", "-log-format", "text", "-blob", "folder")
 		if err != nil {
 			t.Fatal(err)
 		}
 		c := m.Config
 		if c.Addr != "127.0.0.1:7000" || c.AccessTTL != 30*time.Minute || c.Demo || c.MinIO.UseTLS ||
-			c.MinIO.SecretKey != "other" || c.PhotoMaxDistance != 80 || c.LogFormat != "text" || c.Blob != "folder" {
+			c.MinIO.SecretKey != "other" || c.PhotoMaxDistance != 80 || c.LogFormat != "text" || c.Blob != "folder" ||
+			fmt.Sprint(c.TrustedProxies) != "[]" {
 			t.Fatalf("got %+v", c)
 		}
 		// What no flag overrides still comes from the environment.
@@ -152,6 +157,9 @@ func TestConfig(t *testing.T) {
 		{"EnvPhotoTimeWindowNegative", map[string]string{"GRIDSYNC_PHOTO_TIME_WINDOW": "-1h"}, nil, "GRIDSYNC_PHOTO_TIME_WINDOW"},
 		{"EnvLogLevel", map[string]string{"GRIDSYNC_LOG_LEVEL": "verbose"}, nil, "GRIDSYNC_LOG_LEVEL"},
 		{"EnvLogFormat", map[string]string{"GRIDSYNC_LOG_FORMAT": "xml"}, nil, "GRIDSYNC_LOG_FORMAT"},
+		{"EnvTrustedProxiesHostname", map[string]string{"GRIDSYNC_TRUSTED_PROXIES": "proxy.local"}, nil, "GRIDSYNC_TRUSTED_PROXIES"},
+		{"EnvTrustedProxiesBadMask", map[string]string{"GRIDSYNC_TRUSTED_PROXIES": "10.0.0.0/33"}, nil, "GRIDSYNC_TRUSTED_PROXIES"},
+		{"FlagTrustedProxies", nil, []string{"-trusted-proxies", "10.0.0.1,nope"}, "trusted-proxies"},
 		{"FlagAccessTTLNoUnit", nil, []string{"-access-ttl", "15"}, "access-ttl"},
 		{"FlagDemoValue", nil, []string{"-demo=yes"}, "demo"},
 		{"FlagDataEmpty", nil, []string{"-data", ""}, "GRIDSYNC_DATA"},

@@ -205,7 +205,7 @@ func (m *Main) serve(ctx context.Context) error {
 		return err
 	}
 	m.http = gshttp.NewServer(m.Log, gshttp.Services{Auth: auth, Areas: areas, Sync: m.sync, Domain: sqlite.NewDomainService(m.db), Photos: m.photos, Web: dashboard},
-		ready)
+		ready, gshttp.TrustProxies(m.Config.TrustedProxies))
 	if m.ln, err = net.Listen("tcp", m.Config.Addr); err != nil {
 		return err
 	}

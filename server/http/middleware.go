@@ -43,6 +43,16 @@ func (s *Server) observe(next echo.HandlerFunc) echo.HandlerFunc {
 	}
 }
 
+// clientAddr puts the client's address (echo's IPExtractor, see
+// TrustProxies) in the request context, where the dashboard, which is a
+// plain http.Handler, reads it too.
+func (s *Server) clientAddr(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		c.SetRequest(c.Request().WithContext(server.WithClientAddr(c.Request().Context(), c.RealIP())))
+		return next(c)
+	}
+}
+
 // recover turns a panic into an internal error with a logged stack.
 func (s *Server) recover(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) (err error) {

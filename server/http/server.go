@@ -64,12 +64,28 @@ type Server struct {
 	ops      *prometheus.CounterVec
 }
 
+// Option configures a Server.
+type Option func(*Server)
+
+// TrustProxies names the reverse proxies of the operator. The client's
+// address is taken from X-Forwarded-For (the nearest address not in nets)
+// or X-Real-IP only when the TCP peer is in nets; otherwise, and by default,
+// it is the TCP peer and those headers are ignored, so a client cannot pick
+// its own address to escape the per-address login limit.
+func TrustProxies(nets []*net.IPNet) Option {
+	return func(s *Server) { s.echo.IPExtractor = clientIP(nets) }
+}
+
 // NewServer builds the API. ready lists the dependencies /readyz checks by
 // name (e.g. "database", "blobs").
-func NewServer(log *slog.Logger, svc Services, ready map[string]Pinger) *Server {
+func NewServer(log *slog.Logger, svc Services, ready map[string]Pinger, opts ...Option) *Server {
 	s := &Server{echo: echo.New(), log: log, svc: svc, ready: ready, registry: prometheus.NewRegistry()}
 	s.echo.HideBanner, s.echo.HidePort = true, true
 	s.echo.HTTPErrorHandler = s.handleError
+	s.echo.IPExtractor = clientIP(nil)
+	for _, o := range opts {
+		o(s)
+	}
 	s.srv = &http.Server{Handler: s.echo, ReadHeaderTimeout: ReadHeaderTimeout, IdleTimeout: IdleTimeout,
 		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 
@@ -81,7 +97,7 @@ func NewServer(log *slog.Logger, svc Services, ready map[string]Pinger) *Server 
 		Help: "Pushed operations by verdict status and rejection code."}, []string{"status", "code"})
 	s.registry.MustRegister(s.requests, s.latency, s.ops, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
-	s.echo.Use(middleware.RequestID(), s.recover, s.observe)
+	s.echo.Use(middleware.RequestID(), s.clientAddr, s.recover, s.observe)
 	s.routes()
 	return s
 }
@@ -134,6 +150,27 @@ func (s *Server) Shutdown(ctx context.Context) error { return s.srv.Shutdown(ctx
 
 // Handler exposes the router, for tests with httptest.
 func (s *Server) Handler() http.Handler { return s.echo }
+
+// clientIP returns the extractor of the client's address: the TCP peer,
+// or, from a peer in trusted, the forwarded address. echo's own checker
+// trusts loopback and private networks by default; here only the
+// configured networks are trusted.
+func clientIP(trusted []*net.IPNet) echo.IPExtractor {
+	if len(trusted) == 0 {
+		return echo.ExtractIPDirect()
+	}
+	opts := []echo.TrustOption{echo.TrustLoopback(false), echo.TrustLinkLocal(false), echo.TrustPrivateNet(false)}
+	for _, n := range trusted {
+		opts = append(opts, echo.TrustIPRange(n))
+	}
+	xff, realIP := echo.ExtractIPFromXFFHeader(opts...), echo.ExtractIPFromRealIPHeader(opts...)
+	return func(r *http.Request) string {
+		if r.Header.Get(echo.HeaderXForwardedFor) != "" {
+			return xff(r)
+		}
+		return realIP(r)
+	}
+}
 
 func requestID(c echo.Context) string {
 	return c.Response().Header().Get(echo.HeaderXRequestID)

@@ -8,6 +8,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"net/netip"
 	"time"
 
 	"github.com/gridsync/gridsync/server"
@@ -29,8 +30,15 @@ const (
 	// DefaultRefreshTTL is long because inspectors work offline for days and
 	// must not be logged out in a village with no signal; each use rotates it.
 	DefaultRefreshTTL = 30 * 24 * time.Hour
-	// MaxLoginFailures per account and per address in LoginFailureWindow.
+	// Failed logins are counted in LoginFailureWindow three ways. An
+	// account is blocked for one address after MaxLoginFailures from that
+	// address, so a guesser elsewhere cannot lock its owner out; for every
+	// address only after MaxAccountFailures in all, a ceiling against
+	// guessing from many addresses that stays far above what one guesser
+	// can cause (argon2id keeps each guess slow besides). An address is
+	// blocked for every account after MaxAddressFailures (spraying).
 	MaxLoginFailures     = 5
+	MaxAccountFailures   = 100
 	MaxAddressFailures   = 30
 	LoginFailureWindow   = 15 * time.Minute
 	refreshTokenBytes    = 32
@@ -42,6 +50,7 @@ type AuthService struct {
 	db         *DB
 	tokens     AccessTokens
 	RefreshTTL time.Duration
+	pairs      *server.FailureLimiter // (account, address)
 	accounts   *server.FailureLimiter
 	addresses  *server.FailureLimiter
 	// dummyHash is checked for unknown usernames so that timing does not
@@ -59,7 +68,8 @@ func NewAuthService(db *DB, tokens AccessTokens) (*AuthService, error) {
 	}
 	return &AuthService{
 		db: db, tokens: tokens, RefreshTTL: DefaultRefreshTTL, dummyHash: dummy,
-		accounts:  server.NewFailureLimiter(MaxLoginFailures, LoginFailureWindow),
+		pairs:     server.NewFailureLimiter(MaxLoginFailures, LoginFailureWindow),
+		accounts:  server.NewFailureLimiter(MaxAccountFailures, LoginFailureWindow),
 		addresses: server.NewFailureLimiter(MaxAddressFailures, LoginFailureWindow),
 	}, nil
 }
@@ -71,20 +81,20 @@ func (s *AuthService) Login(ctx context.Context, l Login) (*server.Session, erro
 	if !validDeviceID(l.DeviceID) {
 		return nil, server.Errorf(server.EINVALID, "device_id must be 8-64 characters of A-Z a-z 0-9 . _ -")
 	}
-	accountKey, addrKey := "user:"+l.Username, "addr:"+l.RemoteAddr
-	if err := s.checkLimits(accountKey, addrKey); err != nil {
+	k := newLoginKeys(l.Username, l.RemoteAddr)
+	if err := s.checkLimits(k); err != nil {
 		return nil, err
 	}
 	u, hash, err := findUserBy(ctx, s.db.read, "username", l.Username)
 	if server.ErrorCode(err) == server.ENOTFOUND {
 		_ = password.Check(s.dummyHash, l.Password)
-		s.fail(accountKey, addrKey)
+		s.fail(k)
 		return nil, errBadLogin
 	} else if err != nil {
 		return nil, err
 	}
 	if err := password.Check(hash, l.Password); errors.Is(err, password.ErrMismatch) {
-		s.fail(accountKey, addrKey)
+		s.fail(k)
 		return nil, errBadLogin
 	} else if err != nil {
 		return nil, fmt.Errorf("check password of %s: %w", u.Username, err)
@@ -92,7 +102,9 @@ func (s *AuthService) Login(ctx context.Context, l Login) (*server.Session, erro
 	if u.Disabled {
 		return nil, server.Errorf(server.EUNAUTHORIZED, "account disabled")
 	}
-	s.accounts.Reset(accountKey)
+	// Only this address's count is forgiven: resetting the account's would
+	// hand a distributed guesser a fresh budget whenever the owner logs in.
+	s.pairs.Reset(k.pair)
 
 	tx, err := s.db.beginTx(ctx)
 	if err != nil {
@@ -112,15 +124,32 @@ func (s *AuthService) Login(ctx context.Context, l Login) (*server.Session, erro
 // Login is the server.Login request; aliased so callers need one import.
 type Login = server.Login
 
-// checkLimits refuses a login from a blocked address or for a blocked
-// account. An attempt on a blocked account still counts against the
-// address, so spraying many accounts from one address gets that address
-// blocked too.
-func (s *AuthService) checkLimits(accountKey, addrKey string) error {
-	blocked, left := s.addresses.Blocked(addrKey)
+// loginKeys are the FailureLimiter keys of one login attempt.
+type loginKeys struct{ pair, account, addr string }
+
+// newLoginKeys keys an attempt by account, by address, and by both. An
+// IPv6 address counts as its /64, the block one subscriber gets, so that
+// rotating addresses inside it does not reset the limit.
+func newLoginKeys(username, remoteAddr string) loginKeys {
+	addr := remoteAddr
+	if ip, err := netip.ParseAddr(remoteAddr); err == nil && ip.Is6() && !ip.Is4In6() {
+		addr = netip.PrefixFrom(ip, 64).Masked().String()
+	}
+	return loginKeys{pair: "pair:" + username + "\x00" + addr, account: "user:" + username, addr: "addr:" + addr}
+}
+
+// checkLimits refuses a login from a blocked address, or for an account
+// blocked for this address or for all. An attempt on a blocked account
+// still counts against the address, so spraying many accounts from one
+// address gets that address blocked too.
+func (s *AuthService) checkLimits(k loginKeys) error {
+	blocked, left := s.addresses.Blocked(k.addr)
 	if !blocked {
-		if blocked, left = s.accounts.Blocked(accountKey); blocked {
-			s.addresses.Fail(addrKey)
+		if blocked, left = s.pairs.Blocked(k.pair); !blocked {
+			blocked, left = s.accounts.Blocked(k.account)
+		}
+		if blocked {
+			s.addresses.Fail(k.addr)
 		}
 	}
 	if !blocked {
@@ -131,9 +160,10 @@ func (s *AuthService) checkLimits(accountKey, addrKey string) error {
 	return e
 }
 
-func (s *AuthService) fail(accountKey, addrKey string) {
-	s.accounts.Fail(accountKey)
-	s.addresses.Fail(addrKey)
+func (s *AuthService) fail(k loginKeys) {
+	s.pairs.Fail(k.pair)
+	s.accounts.Fail(k.account)
+	s.addresses.Fail(k.addr)
 }
 
 // registerDevice records the device for u, refusing a device id that belongs

@@ -2,6 +2,7 @@ package sqlite_test
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -82,17 +83,49 @@ func TestLogin(t *testing.T) {
 		_, err := a.Login(ctx, server.Login{Username: "worker-1-1-2", Password: fixtures.DemoPassword, DeviceID: "phone-worker-111"})
 		wantCode(t, err, server.ECONFLICT)
 	})
-	t.Run("RateLimitedPerAccount", func(t *testing.T) {
+	t.Run("RateLimitedPerAccountAndAddress", func(t *testing.T) {
 		for i := 0; i < sqlite.MaxLoginFailures; i++ {
 			_, err := a.Login(ctx, server.Login{Username: "village-1-1", Password: "guess", DeviceID: "phone-village-11", RemoteAddr: "10.0.0.9"})
 			wantCode(t, err, server.EUNAUTHORIZED)
 		}
-		// Even the right password is refused while the account is blocked,
-		// from another address too.
-		_, err := a.Login(ctx, server.Login{Username: "village-1-1", Password: fixtures.DemoPassword, DeviceID: "phone-village-11", RemoteAddr: "10.0.0.10"})
+		// Even the right password is refused from that address while the
+		// account is blocked there...
+		_, err := a.Login(ctx, server.Login{Username: "village-1-1", Password: fixtures.DemoPassword, DeviceID: "phone-village-11", RemoteAddr: "10.0.0.9"})
 		wantCode(t, err, server.ERATELIMITED)
-		if ra := err.(*server.Error).Details["retry_after"].(int); ra <= 0 {
-			t.Fatalf("got retry_after %d, want > 0", ra)
+		if ra := err.(*server.Error).Details["retry_after"].(int); ra <= 0 || ra > int(sqlite.LoginFailureWindow.Seconds())+1 {
+			t.Fatalf("got retry_after %d, want 1..%d", ra, int(sqlite.LoginFailureWindow.Seconds())+1)
+		}
+		// ...but the owner at another address is not locked out by them.
+		if _, err := a.Login(ctx, server.Login{Username: "village-1-1", Password: fixtures.DemoPassword, DeviceID: "phone-village-11", RemoteAddr: "10.0.0.10"}); err != nil {
+			t.Fatalf("owner at another address: got %v, want a session", err)
+		}
+	})
+	t.Run("RateLimitedIPv6Per64", func(t *testing.T) {
+		for i := 1; i <= sqlite.MaxLoginFailures; i++ {
+			_, err := a.Login(ctx, server.Login{Username: "worker-1-2-1", Password: "guess", DeviceID: "phone-worker-121", RemoteAddr: fmt.Sprintf("2001:db8:5:7::%x", i)})
+			wantCode(t, err, server.EUNAUTHORIZED)
+		}
+		_, err := a.Login(ctx, server.Login{Username: "worker-1-2-1", Password: fixtures.DemoPassword, DeviceID: "phone-worker-121", RemoteAddr: "2001:db8:5:7:ffff::1"})
+		wantCode(t, err, server.ERATELIMITED)
+		if _, err := a.Login(ctx, server.Login{Username: "worker-1-2-1", Password: fixtures.DemoPassword, DeviceID: "phone-worker-121", RemoteAddr: "2001:db8:5:8::1"}); err != nil {
+			t.Fatalf("another /64: got %v, want a session", err)
+		}
+	})
+	t.Run("RateLimitedPerAccountCeiling", func(t *testing.T) {
+		// Distributed guessing: fewer than MaxLoginFailures from each of
+		// many addresses. Once the account's ceiling is reached it is
+		// blocked from every address.
+		per := sqlite.MaxLoginFailures - 1
+		for i := 0; i < sqlite.MaxAccountFailures; i++ {
+			addr := fmt.Sprintf("198.51.100.%d", i/per)
+			_, err := a.Login(ctx, server.Login{Username: "worker-1-3-1", Password: "guess", DeviceID: "phone-worker-131", RemoteAddr: addr})
+			wantCode(t, err, server.EUNAUTHORIZED)
+		}
+		_, err := a.Login(ctx, server.Login{Username: "worker-1-3-1", Password: fixtures.DemoPassword, DeviceID: "phone-worker-131", RemoteAddr: "203.0.113.50"})
+		wantCode(t, err, server.ERATELIMITED)
+		// Other accounts are not affected.
+		if _, err := a.Login(ctx, server.Login{Username: "worker-1-3-2", Password: fixtures.DemoPassword, DeviceID: "phone-worker-132", RemoteAddr: "203.0.113.50"}); err != nil {
+			t.Fatalf("another account: got %v", err)
 		}
 	})
 	t.Run("RateLimitedPerAddress", func(t *testing.T) {
