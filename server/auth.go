@@ -46,7 +46,9 @@ type AuthService interface {
 	Login(ctx context.Context, l Login) (*Session, error)
 	// Refresh rotates a refresh token. Unknown or expired: EUNAUTHORIZED;
 	// a token already rotated: ETOKENREUSED, and the device's whole token
-	// family is revoked.
+	// family is revoked, except for the same device retrying shortly after
+	// a rotation whose reply it lost (its successor still unused), which
+	// gets a new successor.
 	Refresh(ctx context.Context, refreshToken, deviceID string) (*Session, error)
 	// Logout revokes every refresh token of the caller's device.
 	Logout(ctx context.Context) error

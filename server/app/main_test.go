@@ -133,9 +133,26 @@ func TestHTTP(t *testing.T) {
 		if resp.StatusCode != 200 || s2.RefreshToken == s.RefreshToken {
 			t.Fatalf("got %d %+v", resp.StatusCode, s2)
 		}
+		// The phone lost that reply and retries with the old token: it
+		// gets a fresh successor, and the lost one stops working.
+		var s3 session
+		resp = call(t, "POST", base+"/v1/auth/refresh", "", map[string]string{"refresh_token": s.RefreshToken, "device_id": "phone-worker-111"}, &s3)
+		if resp.StatusCode != 200 || s3.RefreshToken == s2.RefreshToken {
+			t.Fatalf("retry after a lost reply: got %d %+v", resp.StatusCode, s3)
+		}
 		var e apiError
+		resp = call(t, "POST", base+"/v1/auth/refresh", "", map[string]string{"refresh_token": s2.RefreshToken, "device_id": "phone-worker-111"}, &e)
+		wantError(t, resp, e, 401, "unauthorized")
+		// Once the successor was used, the old token coming back is a
+		// stolen copy: token_reused, and the chain is revoked.
+		var s4 session
+		if resp := call(t, "POST", base+"/v1/auth/refresh", "", map[string]string{"refresh_token": s3.RefreshToken, "device_id": "phone-worker-111"}, &s4); resp.StatusCode != 200 {
+			t.Fatalf("refresh with the retry's token: got %d", resp.StatusCode)
+		}
 		resp = call(t, "POST", base+"/v1/auth/refresh", "", map[string]string{"refresh_token": s.RefreshToken, "device_id": "phone-worker-111"}, &e)
 		wantError(t, resp, e, 401, "token_reused")
+		resp = call(t, "POST", base+"/v1/auth/refresh", "", map[string]string{"refresh_token": s4.RefreshToken, "device_id": "phone-worker-111"}, &e)
+		wantError(t, resp, e, 401, "unauthorized")
 	})
 	t.Run("Metrics", func(t *testing.T) {
 		resp, err := http.Get(base + "/metrics")

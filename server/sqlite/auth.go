@@ -37,10 +37,19 @@ const (
 	// guessing from many addresses that stays far above what one guesser
 	// can cause (argon2id keeps each guess slow besides). An address is
 	// blocked for every account after MaxAddressFailures (spraying).
-	MaxLoginFailures     = 5
-	MaxAccountFailures   = 100
-	MaxAddressFailures   = 30
-	LoginFailureWindow   = 15 * time.Minute
+	MaxLoginFailures   = 5
+	MaxAccountFailures = 100
+	MaxAddressFailures = 30
+	LoginFailureWindow = 15 * time.Minute
+	// RefreshReplayGrace: a rotated refresh token that comes back from
+	// the same device within this time after its rotation, while the token
+	// that rotation issued is still unused, is answered with a new token
+	// instead of revoking the family. On a 2G link the reply carrying the
+	// new token is often lost and the phone retries with the one it has; a
+	// worker must not have to type the password again in a village. A copy
+	// replayed later, from another device, or after the successor was used
+	// still revokes the family.
+	RefreshReplayGrace   = 2 * time.Minute
 	refreshTokenBytes    = 32
 	maxRefreshTokenChars = 64
 )
@@ -114,7 +123,7 @@ func (s *AuthService) Login(ctx context.Context, l Login) (*server.Session, erro
 	if err := registerDevice(ctx, tx, u, l.DeviceID); err != nil {
 		return nil, err
 	}
-	sess, err := s.newSession(ctx, tx, u, l.DeviceID, rand.Text())
+	sess, err := s.newSession(ctx, tx, u, l.DeviceID, rand.Text(), nil)
 	if err != nil {
 		return nil, err
 	}
@@ -188,8 +197,10 @@ func registerDevice(ctx context.Context, tx *Tx, u *server.User, deviceID string
 	return err
 }
 
-// newSession issues an access token and a refresh token of the given family.
-func (s *AuthService) newSession(ctx context.Context, tx *Tx, u *server.User, deviceID, family string) (*server.Session, error) {
+// newSession issues an access token and a refresh token of the given
+// family; parent is the hash of the refresh token whose use issued it (nil
+// at login).
+func (s *AuthService) newSession(ctx context.Context, tx *Tx, u *server.User, deviceID, family string, parent []byte) (*server.Session, error) {
 	p := &server.Principal{UserID: u.ID, Username: u.Username, Role: u.Role, AreaID: u.AreaID, AreaPath: u.AreaPath, DeviceID: deviceID}
 	access, ttl, err := s.tokens.Issue(p)
 	if err != nil {
@@ -199,8 +210,8 @@ func (s *AuthService) newSession(ctx context.Context, tx *Tx, u *server.User, de
 	rand.Read(raw)
 	refresh := base64.RawURLEncoding.EncodeToString(raw)
 	hash := sha256.Sum256([]byte(refresh))
-	if _, err := tx.ExecContext(ctx, `INSERT INTO refresh_tokens (hash, family, device_id, user_id, created_at, expires_at)
-		VALUES (?, ?, ?, ?, ?, ?)`, hash[:], family, deviceID, u.ID, ms(tx.now), ms(tx.now.Add(s.RefreshTTL))); err != nil {
+	if _, err := tx.ExecContext(ctx, `INSERT INTO refresh_tokens (hash, family, device_id, user_id, created_at, expires_at, parent)
+		VALUES (?, ?, ?, ?, ?, ?, ?)`, hash[:], family, deviceID, u.ID, ms(tx.now), ms(tx.now.Add(s.RefreshTTL)), parent); err != nil {
 		return nil, fmt.Errorf("store refresh token: %w", err)
 	}
 	return &server.Session{AccessToken: access, RefreshToken: refresh, ExpiresIn: int(ttl.Seconds()), User: u}, nil
@@ -229,24 +240,37 @@ func (s *AuthService) Refresh(ctx context.Context, refreshToken, deviceID string
 	} else if err != nil {
 		return nil, fmt.Errorf("find refresh token: %w", err)
 	}
+	// Reuse is judged before the device: a replay under another device id
+	// is still a replay.
+	if used.Valid && !revoked.Valid {
+		lost, err := lostReply(ctx, tx, hash[:], dev == deviceID, used.Int64)
+		if err != nil {
+			return nil, err
+		}
+		if !lost {
+			// A rotated token came back: someone holds a copy. Revoke the
+			// family so neither the thief nor the device can go on
+			// without a login.
+			if err := revokeTokens(ctx, tx, `family = ?`, family); err != nil {
+				return nil, err
+			}
+			if err := tx.Commit(); err != nil {
+				return nil, err
+			}
+			return nil, server.Errorf(server.ETOKENREUSED, "refresh token reused: the device's sessions were revoked, log in again")
+		}
+		// The device never got the successor: retire it and issue another.
+		if err := revokeTokens(ctx, tx, `parent = ?`, hash[:]); err != nil {
+			return nil, err
+		}
+	}
 	if dev != deviceID {
 		return nil, errBadRefresh
 	}
 	if err := checkDevice(ctx, tx, dev); err != nil {
 		return nil, err
 	}
-	switch {
-	case used.Valid && !revoked.Valid:
-		// A rotated token came back: someone holds a copy. Revoke the family
-		// so neither the thief nor the device can go on without a login.
-		if err := revokeTokens(ctx, tx, `family = ?`, family); err != nil {
-			return nil, err
-		}
-		if err := tx.Commit(); err != nil {
-			return nil, err
-		}
-		return nil, server.Errorf(server.ETOKENREUSED, "refresh token reused: the device's sessions were revoked, log in again")
-	case revoked.Valid || expires <= ms(tx.now):
+	if revoked.Valid || expires <= ms(tx.now) {
 		return nil, errBadRefresh
 	}
 	u, _, err := findUserBy(ctx, tx, "id", userID)
@@ -256,14 +280,33 @@ func (s *AuthService) Refresh(ctx context.Context, refreshToken, deviceID string
 	if u.Disabled {
 		return nil, server.Errorf(server.EUNAUTHORIZED, "account disabled")
 	}
-	if _, err := tx.ExecContext(ctx, `UPDATE refresh_tokens SET used_at = ? WHERE hash = ?`, ms(tx.now), hash[:]); err != nil {
-		return nil, err
+	if !used.Valid {
+		if _, err := tx.ExecContext(ctx, `UPDATE refresh_tokens SET used_at = ? WHERE hash = ?`, ms(tx.now), hash[:]); err != nil {
+			return nil, err
+		}
 	}
-	sess, err := s.newSession(ctx, tx, u, dev, family)
+	sess, err := s.newSession(ctx, tx, u, dev, family, hash[:])
 	if err != nil {
 		return nil, err
 	}
 	return sess, tx.Commit()
+}
+
+// lostReply reports whether the replay of a used refresh token is the
+// device retrying after losing the reply of its rotation: the same device,
+// within RefreshReplayGrace of the rotation, and every token that rotation
+// (or an earlier retry) issued still unused. A token without a recorded
+// successor (rotated before lineage was kept) never qualifies.
+func lostReply(ctx context.Context, tx *Tx, hash []byte, sameDevice bool, usedAt int64) (bool, error) {
+	if !sameDevice || ms(tx.now)-usedAt > RefreshReplayGrace.Milliseconds() {
+		return false, nil
+	}
+	var children, usedChildren int
+	if err := tx.QueryRowContext(ctx, `SELECT count(*), count(used_at) FROM refresh_tokens WHERE parent = ?`, hash).
+		Scan(&children, &usedChildren); err != nil {
+		return false, fmt.Errorf("find successor token: %w", err)
+	}
+	return children > 0 && usedChildren == 0, nil
 }
 
 func revokeTokens(ctx context.Context, tx *Tx, where string, arg any) error {

@@ -145,23 +145,71 @@ func TestRefresh(t *testing.T) {
 	db := MustDemoDB(t)
 	a := mustAuth(t, db)
 
-	t.Run("RotatesAndReuseRevokesFamily", func(t *testing.T) {
-		s1 := login(t, a, "worker-1-1-1", "phone-worker-111")
-		s2, err := a.Refresh(ctx, s1.RefreshToken, "phone-worker-111")
+	refresh := func(tb testing.TB, s *server.Session, device string) *server.Session {
+		tb.Helper()
+		next, err := a.Refresh(ctx, s.RefreshToken, device)
 		if err != nil {
-			t.Fatal(err)
+			tb.Fatalf("refresh: %v", err)
 		}
-		if s2.RefreshToken == s1.RefreshToken || s2.AccessToken == "" {
-			t.Fatal("refresh did not rotate the token")
+		if next.RefreshToken == s.RefreshToken || next.AccessToken == "" {
+			tb.Fatal("refresh did not rotate the token")
 		}
-		// The old token comes back (a stolen copy): refused, and the chain
-		// including the new token is revoked.
-		_, err = a.Refresh(ctx, s1.RefreshToken, "phone-worker-111")
+		return next
+	}
+	t.Run("ReuseAfterSuccessorUsedRevokesFamily", func(t *testing.T) {
+		s1 := login(t, a, "worker-1-1-1", "phone-worker-111")
+		s2 := refresh(t, s1, "phone-worker-111")
+		s3 := refresh(t, s2, "phone-worker-111")
+		// The first token comes back after its successor was used: a
+		// stolen copy. Refused, and the chain including s3 is revoked.
+		_, err := a.Refresh(ctx, s1.RefreshToken, "phone-worker-111")
 		wantCode(t, err, server.ETOKENREUSED)
-		_, err = a.Refresh(ctx, s2.RefreshToken, "phone-worker-111")
+		_, err = a.Refresh(ctx, s3.RefreshToken, "phone-worker-111")
 		wantCode(t, err, server.EUNAUTHORIZED)
 		// A new login works.
 		login(t, a, "worker-1-1-1", "phone-worker-111")
+	})
+	t.Run("LostReplyReplayWithinGrace", func(t *testing.T) {
+		s1 := login(t, a, "worker-1-1-2", "phone-worker-112")
+		lost := refresh(t, s1, "phone-worker-112") // the reply never reaches the phone
+		db.Now = func() time.Time { return time.Now().Add(sqlite.RefreshReplayGrace - 5*time.Second) }
+		defer func() { db.Now = time.Now }()
+		retry := refresh(t, s1, "phone-worker-112")
+		if retry.RefreshToken == lost.RefreshToken {
+			t.Fatal("the retry got the lost token again")
+		}
+		if _, err := a.Authenticate(ctx, retry.AccessToken); err != nil {
+			t.Fatalf("access token of the retry: %v", err)
+		}
+		// A second lost reply is forgiven too.
+		retry2 := refresh(t, s1, "phone-worker-112")
+		// The tokens of the lost replies no longer work...
+		for _, s := range []*server.Session{lost, retry} {
+			_, err := a.Refresh(ctx, s.RefreshToken, "phone-worker-112")
+			wantCode(t, err, server.EUNAUTHORIZED)
+		}
+		// ...and that refusal did not end the session: the chain goes on.
+		refresh(t, retry2, "phone-worker-112")
+	})
+	t.Run("ReuseAfterGraceRevokesFamily", func(t *testing.T) {
+		s1 := login(t, a, "worker-1-2-1", "phone-worker-121")
+		s2 := refresh(t, s1, "phone-worker-121")
+		db.Now = func() time.Time { return time.Now().Add(sqlite.RefreshReplayGrace + time.Second) }
+		defer func() { db.Now = time.Now }()
+		_, err := a.Refresh(ctx, s1.RefreshToken, "phone-worker-121")
+		wantCode(t, err, server.ETOKENREUSED)
+		_, err = a.Refresh(ctx, s2.RefreshToken, "phone-worker-121")
+		wantCode(t, err, server.EUNAUTHORIZED)
+	})
+	t.Run("ReuseFromOtherDeviceRevokesFamily", func(t *testing.T) {
+		s1 := login(t, a, "worker-1-2-2", "phone-worker-122")
+		s2 := refresh(t, s1, "phone-worker-122")
+		// Within the grace time, but under another device id: a replay,
+		// not a lost reply.
+		_, err := a.Refresh(ctx, s1.RefreshToken, "phone-thief-0001")
+		wantCode(t, err, server.ETOKENREUSED)
+		_, err = a.Refresh(ctx, s2.RefreshToken, "phone-worker-122")
+		wantCode(t, err, server.EUNAUTHORIZED)
 	})
 	t.Run("ErrWrongDevice", func(t *testing.T) {
 		s := login(t, a, "worker-1-1-2", "phone-worker-112")
