@@ -25,6 +25,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"sync/atomic"
 	"time"
 
 	"github.com/gridsync/gridsync/fixtures"
@@ -55,6 +56,10 @@ type Main struct {
 	sync *sqlite.SyncService
 	http *gshttp.Server
 	ln   net.Listener
+	// addr and ready publish the listening address to other goroutines
+	// (tests) while Run goes on in its own.
+	addr  atomic.Pointer[string]
+	ready chan struct{}
 
 	// photos receives and serves photo evidence; its background loop
 	// stores what the blob store refused while down.
@@ -63,7 +68,7 @@ type Main struct {
 
 // NewMain returns a Main writing to the process's stdout and stderr.
 func NewMain() *Main {
-	return &Main{Stdout: os.Stdout, Getenv: lookupEnv, Log: slog.New(slog.NewTextHandler(os.Stderr, nil))}
+	return &Main{Stdout: os.Stdout, Getenv: lookupEnv, Log: slog.New(slog.NewTextHandler(os.Stderr, nil)), ready: make(chan struct{})}
 }
 
 // ParseFlags reads the subcommand, flags and environment into m.Config and
@@ -209,7 +214,10 @@ func (m *Main) serve(ctx context.Context) error {
 	if m.ln, err = net.Listen("tcp", m.Config.Addr); err != nil {
 		return err
 	}
-	url := "http://" + m.ln.Addr().String()
+	addr := m.ln.Addr().String()
+	m.addr.Store(&addr)
+	close(m.ready)
+	url := "http://" + addr
 	m.Log.Info("gridsyncd listening", slog.String("url", url), slog.String("data", m.Config.DataDir), slog.Bool("demo", m.Config.Demo))
 	if m.Config.Demo {
 		fmt.Fprintf(m.Stdout, "\ngridsync demo server: %s\n  demo logins (password %s): county, station-1, station-2, village-1-1,\n  worker-1-1-1, worker-1-1-2, worker-2-1-1, officer-1-a, officer-1-b\n  try: curl -s %s/v1/auth/login -d '{\"username\":\"worker-1-1-1\",\"password\":\"%s\",\"device_id\":\"my-phone-0001\"}'\n\n",
@@ -344,13 +352,18 @@ func (m *Main) verifyChainFile() error {
 	return nil
 }
 
-// Addr is the address the server listens on (after Run started serving).
+// Addr is the address the server listens on, "" until Run listens. It is
+// safe to call from any goroutine.
 func (m *Main) Addr() string {
-	if m.ln == nil {
-		return ""
+	if a := m.addr.Load(); a != nil {
+		return *a
 	}
-	return m.ln.Addr().String()
+	return ""
 }
+
+// Ready is closed once "serve" listens (Addr is then set). A Main not made
+// by NewMain is never ready.
+func (m *Main) Ready() <-chan struct{} { return m.ready }
 
 // Close stops the sync writer (finishing queued pushes) and closes the
 // database cleanly (WAL checkpointed).
