@@ -165,6 +165,10 @@ func (m *Main) importFile(ctx context.Context, path string) error {
 	if err != nil {
 		return err
 	}
+	if r.Resumed {
+		fmt.Fprintf(m.Stdout, "finished an interrupted import: %d more sites\n", r.Sites)
+		return nil
+	}
 	fmt.Fprintf(m.Stdout, "imported %d areas, %d users, %d checklists, %d sites\n", r.Areas, r.Users, r.Checklists, r.Sites)
 	return nil
 }
@@ -265,21 +269,24 @@ func (m *Main) dashboard(auth server.AuthService, areas server.AreaService, blob
 		Schema: syncproto.DefaultSchema()}, web.Options{Log: m.Log.With(slog.String("component", "web"))})
 }
 
-// loadDemo imports the demo county once, through the import code path.
+// loadDemo imports the demo county through the import code path, until
+// the import is recorded complete: a start interrupted during the import
+// finishes it on the next start.
 func (m *Main) loadDemo(ctx context.Context) error {
 	d, err := fixtures.DemoCounty()
 	if err != nil {
 		return err
 	}
 	imp := sqlite.NewImportService(m.db, m.sync)
-	if ok, err := imp.Loaded(ctx, d.Areas[0].ID); err != nil || ok {
+	if done, err := imp.Imported(ctx, d.Areas[0].ID); err != nil || done {
 		return err
 	}
 	r, err := imp.Import(ctx, d)
 	if err != nil {
 		return fmt.Errorf("demo county: %w", err)
 	}
-	m.Log.Info("demo county loaded", slog.Int("areas", r.Areas), slog.Int("users", r.Users), slog.Int("checklists", r.Checklists), slog.Int("sites", r.Sites))
+	m.Log.Info("demo county loaded", slog.Bool("resumed", r.Resumed), slog.Int("areas", r.Areas), slog.Int("users", r.Users),
+		slog.Int("checklists", r.Checklists), slog.Int("sites", r.Sites))
 	return nil
 }
 
