@@ -75,7 +75,7 @@ func TestHTTP(t *testing.T) {
 			Ready  bool              `json:"ready"`
 			Checks map[string]string `json:"checks"`
 		}
-		if resp := call(t, "GET", base+"/readyz", "", nil, &r); resp.StatusCode != 200 || !r.Ready || r.Checks["database"] != "ok" {
+		if resp := call(t, "GET", base+"/readyz", "", nil, &r); resp.StatusCode != 200 || !r.Ready || r.Checks["database"] != "ok" || r.Checks["blobs"] != "ok" {
 			t.Fatalf("got %d %+v", resp.StatusCode, r)
 		}
 	})
