@@ -2,13 +2,17 @@ package app_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"io"
 	"net/http"
+	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/gridsync/gridsync/server"
 	"github.com/gridsync/gridsync/server/app/apptest"
+	"github.com/gridsync/gridsync/server/sqlite"
 )
 
 // call sends a JSON request and decodes a JSON answer into out (if non-nil).
@@ -59,6 +63,27 @@ func wantError(tb testing.TB, resp *http.Response, e apiError, status int, code 
 	tb.Helper()
 	if resp.StatusCode != status || e.Code != code || e.Message == "" || e.RequestID == "" {
 		tb.Fatalf("got %d %+v, want %d with code %q, a message and a request id", resp.StatusCode, e, status, code)
+	}
+}
+
+// TestNoDemo: a start without -demo loads no demo data.
+func TestNoDemo(t *testing.T) {
+	srv := apptest.Start(t, "-demo=false")
+	var e apiError
+	resp := call(t, "POST", srv.URL()+"/v1/auth/login", "", map[string]string{"username": "county", "password": "demo-password", "device_id": "phone-county-01"}, &e)
+	wantError(t, resp, e, 401, "unauthorized")
+	srv.Stop()
+	db, err := sqlite.Open(context.Background(), filepath.Join(srv.DataDir(), "gridsync.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	sub, err := sqlite.NewAreaService(db).Subtree(context.Background(), "330399")
+	if server.ErrorCode(err) != server.ENOTFOUND {
+		t.Fatalf("got demo county %v, %v; want not found", sub, err)
+	}
+	if done, err := sqlite.NewImportService(db, nil).Imported(context.Background(), "330399"); err != nil || done {
+		t.Fatalf("got imported %v, %v; want false", done, err)
 	}
 }
 
@@ -120,6 +145,26 @@ func TestHTTP(t *testing.T) {
 		var e apiError
 		big := `{"username":"` + strings.Repeat("x", 70<<10) + `"}`
 		resp := call(t, "POST", base+"/v1/auth/login", "", big, &e)
+		wantError(t, resp, e, 413, "too_large")
+	})
+	t.Run("ErrChunkedBodyTooLarge", func(t *testing.T) {
+		// No Content-Length: the body arrives chunked and the limit is
+		// enforced while reading it.
+		big := `{"username":"` + strings.Repeat("x", 70<<10) + `"}`
+		req, _ := http.NewRequest("POST", base+"/v1/auth/login", io.MultiReader(strings.NewReader(big)))
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		if req.ContentLength != 0 {
+			t.Fatalf("request has Content-Length %d, want none (chunked)", req.ContentLength)
+		}
+		var e apiError
+		if err := json.NewDecoder(resp.Body).Decode(&e); err != nil {
+			t.Fatal(err)
+		}
 		wantError(t, resp, e, 413, "too_large")
 	})
 	t.Run("ErrUnknownRoute", func(t *testing.T) {

@@ -126,7 +126,8 @@ func (s *Signer) Sign(c Claims) (string, error) {
 }
 
 // Parse parses and checks a token: algorithm allow-list (EdDSA only), known
-// kid, signature, iss, aud, exp (required), iat, nbf, within Leeway.
+// kid, signature, iss, aud, exp and iat (both required; iat not in the
+// future), nbf, within Leeway.
 func (s *Signer) Parse(token string) (*Claims, error) {
 	if len(token) > MaxTokenBytes {
 		return nil, fmt.Errorf("%w: token longer than %d bytes", ErrInvalidToken, MaxTokenBytes)
@@ -152,6 +153,11 @@ func (s *Signer) Parse(token string) (*Claims, error) {
 	})
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrInvalidToken, err)
+	}
+	// golang-jwt checks iat only when present (WithIssuedAt); every token
+	// this package signs has one, so one without it was made elsewhere.
+	if c.IssuedAt == nil {
+		return nil, fmt.Errorf("%w: no iat", ErrInvalidToken)
 	}
 	if c.UserID <= 0 || c.DeviceID == "" || c.AreaPath == "" || c.Role == "" {
 		return nil, fmt.Errorf("%w: missing gridsync claims", ErrInvalidToken)

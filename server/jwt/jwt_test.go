@@ -1,8 +1,11 @@
 package jwt_test
 
 import (
+	"crypto/ecdsa"
 	"crypto/ed25519"
+	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/rsa"
 	"encoding/base64"
 	"errors"
 	"strings"
@@ -89,6 +92,14 @@ func TestVerifyRefuses(t *testing.T) {
 	priv := keys[0].Private
 	pub := priv.Public().(ed25519.PublicKey)
 	_, otherPriv, _ := ed25519.GenerateKey(rand.Reader)
+	rsaKey, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ecKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
 
 	// sign builds a token by hand with the given method, key and claim edits.
 	sign := func(method gojwt.SigningMethod, key any, edit func(*jwt.Claims)) string {
@@ -121,11 +132,16 @@ func TestVerifyRefuses(t *testing.T) {
 	}{
 		{"AlgNone", sign(gojwt.SigningMethodNone, gojwt.UnsafeAllowNoneSignatureType, nil)},
 		{"WrongKey", sign(gojwt.SigningMethodEdDSA, otherPriv, nil)},
-		{"HSWithPublicKeyBytes", sign(gojwt.SigningMethodHS256, []byte(pub), nil)},
+		// Algorithm confusion: the server's kid with any other algorithm,
+		// symmetric or asymmetric, is refused before a key is looked at.
+		{"HS256WithPublicKeyBytes", sign(gojwt.SigningMethodHS256, []byte(pub), nil)},
+		{"RS256", sign(gojwt.SigningMethodRS256, rsaKey, nil)},
+		{"ES256", sign(gojwt.SigningMethodES256, ecKey, nil)},
 		{"ExpiredBeyondLeeway", sign(gojwt.SigningMethodEdDSA, priv, func(c *jwt.Claims) {
 			c.ExpiresAt = gojwt.NewNumericDate(t0.Add(-jwt.Leeway - time.Second))
 		})},
 		{"NoExpiry", sign(gojwt.SigningMethodEdDSA, priv, func(c *jwt.Claims) { c.ExpiresAt = nil })},
+		{"NoIssuedAt", sign(gojwt.SigningMethodEdDSA, priv, func(c *jwt.Claims) { c.IssuedAt = nil })},
 		{"IssuedInFuture", sign(gojwt.SigningMethodEdDSA, priv, func(c *jwt.Claims) {
 			c.IssuedAt = gojwt.NewNumericDate(t0.Add(time.Hour))
 		})},
