@@ -11,6 +11,11 @@
 //	gridsyncd check [flags]       run PRAGMA integrity_check and verify the audit chain
 //	gridsyncd export-chain [flags] [FILE]  write the audit chain (JSON lines) to FILE or stdout
 //	gridsyncd verify-chain FILE   verify an exported audit chain (no database needed)
+//	gridsyncd user add -username U -name N -role R -area A   add a user; password on stdin
+//	gridsyncd user passwd -username U   set a password (stdin); the user's devices log in again
+//	gridsyncd user disable|enable -username U   a disabled user is refused at once
+//	gridsyncd user list [-area A] list users
+//	gridsyncd device revoke DEVICE_ID  lost phone: refuse the device's tokens and logins
 //
 // Every flag also reads a GRIDSYNC_* environment variable; run with -h.
 package app
@@ -47,10 +52,16 @@ const ShutdownTimeout = 20 * time.Second
 type Main struct {
 	Config  Config
 	Command string
-	Args    []string
-	Log     *slog.Logger
-	Stdout  io.Writer
-	Getenv  func(string) string
+	// Action is the word after "user" or "device" (add, revoke...).
+	Action string
+	Args   []string
+	Log    *slog.Logger
+	Stdout io.Writer
+	// Stdin is where `user add` and `user passwd` read a password.
+	Stdin  io.Reader
+	Getenv func(string) string
+
+	admin adminFlags
 
 	db   *sqlite.DB
 	sync *sqlite.SyncService
@@ -68,7 +79,7 @@ type Main struct {
 
 // NewMain returns a Main writing to the process's stdout and stderr.
 func NewMain() *Main {
-	return &Main{Stdout: os.Stdout, Getenv: lookupEnv, Log: slog.New(slog.NewTextHandler(os.Stderr, nil)), ready: make(chan struct{})}
+	return &Main{Stdout: os.Stdout, Stdin: os.Stdin, Getenv: lookupEnv, Log: slog.New(slog.NewTextHandler(os.Stderr, nil)), ready: make(chan struct{})}
 }
 
 // ParseFlags reads the subcommand, flags and environment into m.Config and
@@ -79,12 +90,18 @@ func (m *Main) ParseFlags(args []string) error {
 		m.Command, args = args[0], args[1:]
 	}
 	switch m.Command {
-	case "serve", "import", "rotate-key", "check", "export-chain", "verify-chain":
+	case "serve", "import", "rotate-key", "check", "export-chain", "verify-chain", "user", "device":
 	default:
-		return fmt.Errorf("unknown command %q (serve, import, rotate-key, check, export-chain, verify-chain)", m.Command)
+		return fmt.Errorf("unknown command %q (serve, import, rotate-key, check, export-chain, verify-chain, user, device)", m.Command)
 	}
 	fs := flag.NewFlagSet("gridsyncd "+m.Command, flag.ContinueOnError)
 	envErr := m.Config.bindFlags(fs, m.Getenv)
+	if m.Command == "user" || m.Command == "device" {
+		var err error
+		if args, err = m.parseAction(fs, args); err != nil {
+			return err
+		}
+	}
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -138,6 +155,8 @@ func (m *Main) Run(ctx context.Context) error {
 		return m.checkChain(ctx)
 	case "export-chain":
 		return m.exportChain(ctx)
+	case "user", "device":
+		return m.runAdmin(ctx)
 	case "import":
 		if len(m.Args) != 1 {
 			return errors.New("usage: gridsyncd import FILE")

@@ -370,13 +370,22 @@ func (s *AuthService) RevokeDevice(ctx context.Context, deviceID string) error {
 	} else if err != nil {
 		return fmt.Errorf("find device: %w", err)
 	}
-	if _, err := tx.ExecContext(ctx, `UPDATE devices SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL`, ms(tx.now), deviceID); err != nil {
-		return err
-	}
-	if err := revokeTokens(ctx, tx, `device_id = ?`, deviceID); err != nil {
+	if err := revokeDevice(ctx, tx, deviceID); err != nil {
 		return err
 	}
 	return tx.Commit()
+}
+
+// revokeDevice marks the device revoked and revokes its refresh tokens.
+func revokeDevice(ctx context.Context, tx *Tx, deviceID string) error {
+	res, err := tx.ExecContext(ctx, `UPDATE devices SET revoked_at = coalesce(revoked_at, ?) WHERE id = ?`, ms(tx.now), deviceID)
+	if err != nil {
+		return fmt.Errorf("revoke device: %w", err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return server.Errorf(server.ENOTFOUND, "device %s not found", deviceID)
+	}
+	return revokeTokens(ctx, tx, `device_id = ?`, deviceID)
 }
 
 // Authenticate implements server.AuthService. Besides the signature it
