@@ -37,6 +37,7 @@ type Error struct {
 	Details map[string]any
 }
 
+// Error returns "code: message", for logs; clients get the two apart.
 func (e *Error) Error() string { return fmt.Sprintf("%s: %s", e.Code, e.Message) }
 
 // Errorf builds an *Error with a formatted message.

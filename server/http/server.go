@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/labstack/echo/v4"
-	"github.com/labstack/echo/v4/middleware"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
@@ -97,13 +96,12 @@ func NewServer(log *slog.Logger, svc Services, ready map[string]Pinger, opts ...
 		Help: "Pushed operations by verdict status and rejection code."}, []string{"status", "code"})
 	s.registry.MustRegister(s.requests, s.latency, s.ops, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
-	s.echo.Use(middleware.RequestID(), s.clientAddr, s.recover, s.observe)
+	// observe wraps recover, so a panic is logged, counted and answered
+	// as a 500 like any other failure.
+	s.echo.Use(requestIDs, s.clientAddr, s.observe, s.recover)
 	s.routes()
 	return s
 }
-
-// Registry is where packages register their own Prometheus metrics.
-func (s *Server) Registry() *prometheus.Registry { return s.registry }
 
 func (s *Server) routes() {
 	e := s.echo

@@ -107,9 +107,6 @@ func NewSigner(keys []Key, opt Options) (*Signer, error) {
 	return s, nil
 }
 
-// TTL is the lifetime of the access tokens this Signer issues.
-func (s *Signer) TTL() time.Duration { return s.ttl }
-
 // Sign issues an access token for c; it fills iss, aud, iat, nbf, exp and jti.
 func (s *Signer) Sign(c Claims) (string, error) {
 	now := s.now()
