@@ -196,6 +196,9 @@ func LoadOrCreateKeys(dir string) ([]Key, error) {
 
 // GenerateKey writes a new key into dir (mode 0600) and returns it. Its kid
 // sorts after every earlier one, so it becomes the signing key on next start.
+// The file appears whole or not at all: it is written to a temporary name,
+// synced, and renamed, and the folder is synced, so a crash never leaves a
+// truncated key that would stop the server from starting.
 func GenerateKey(dir string) (Key, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return Key{}, fmt.Errorf("key dir: %w", err)
@@ -210,18 +213,47 @@ func GenerateKey(dir string) (Key, error) {
 	}
 	kid := time.Now().UTC().Format("20060102T150405.000000000") + "-" + strings.ToLower(rand.Text()[:6])
 	path := filepath.Join(dir, keyFilePrefix+kid+keyFileSuffix)
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
-		return Key{}, fmt.Errorf("write key: %w", err)
-	}
-	defer f.Close()
-	if err := pem.Encode(f, &pem.Block{Type: "PRIVATE KEY", Bytes: der}); err != nil {
-		return Key{}, fmt.Errorf("write key: %w", err)
-	}
-	if err := f.Sync(); err != nil {
+	if err := writeFileAtomic(path, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})); err != nil {
 		return Key{}, fmt.Errorf("write key: %w", err)
 	}
 	return Key{ID: kid, Private: priv}, nil
+}
+
+// writeFileAtomic writes data to path (mode 0600) through a temporary file
+// in the same folder, which loadKeys does not read.
+func writeFileAtomic(path string, data []byte) (err error) {
+	dir := filepath.Dir(path)
+	f, err := os.CreateTemp(dir, ".key-*.tmp") // created 0600
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil {
+			f.Close()
+			os.Remove(f.Name())
+		}
+	}()
+	if _, err := f.Write(data); err != nil {
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	if _, err := os.Lstat(path); err == nil {
+		return fmt.Errorf("%s exists", path)
+	}
+	if err := os.Rename(f.Name(), path); err != nil {
+		return err
+	}
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
 }
 
 func loadKeys(dir string) ([]Key, error) {

@@ -8,6 +8,7 @@ import (
 	"crypto/rsa"
 	"encoding/base64"
 	"errors"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -49,6 +50,32 @@ func TestSignVerify(t *testing.T) {
 		}
 		if c.Username != "worker-1-1-1" || c.AreaPath != "/c/t/v/g1/" || c.DeviceID != "device-0001" {
 			t.Fatalf("got %+v", c)
+		}
+	})
+	t.Run("KeyFileWrittenWhole", func(t *testing.T) {
+		dir := t.TempDir()
+		k, err := jwt.GenerateKey(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		entries, err := os.ReadDir(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// One file, the key, 0600; no temporary file left behind.
+		if len(entries) != 1 || entries[0].Name() != "ed25519-"+k.ID+".pem" {
+			t.Fatalf("got %v, want only ed25519-%s.pem", entries, k.ID)
+		}
+		fi, err := entries[0].Info()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fi.Mode().Perm() != 0o600 {
+			t.Fatalf("got mode %v, want 0600", fi.Mode().Perm())
+		}
+		keys, err := jwt.LoadOrCreateKeys(dir)
+		if err != nil || len(keys) != 1 || !keys[0].Private.Equal(k.Private) {
+			t.Fatalf("reload: got %d keys, %v", len(keys), err)
 		}
 	})
 	t.Run("KeysPersistAndRotate", func(t *testing.T) {
