@@ -29,20 +29,24 @@ const (
 	// DefaultBlob keeps photos in DATA/blobs, so `make run` needs no server.
 	DefaultBlob        = "folder"
 	DefaultMinIOBucket = "gridsync-photos"
+	// DefaultShutdownTimeout bounds how long in-flight requests may take to
+	// finish after SIGINT/SIGTERM before their connections are closed.
+	DefaultShutdownTimeout = 20 * time.Second
 )
 
 // Config is the whole configuration of the server, parsed only in main.
 type Config struct {
-	Addr       string        // GRIDSYNC_ADDR: listen address
-	DataDir    string        // GRIDSYNC_DATA: SQLite file, local blobs, keys
-	Demo       bool          // GRIDSYNC_DEMO: load the demo county on start
-	LogLevel   string        // GRIDSYNC_LOG_LEVEL: debug, info, warn, error
-	LogFormat  string        // GRIDSYNC_LOG_FORMAT: text or json
-	AccessTTL  time.Duration // GRIDSYNC_ACCESS_TTL: access token lifetime
-	RefreshTTL time.Duration // GRIDSYNC_REFRESH_TTL: refresh token lifetime
-	KeysDir    string        // GRIDSYNC_KEYS: signing keys (default DATA/keys)
-	Issuer     string        // GRIDSYNC_JWT_ISSUER
-	Audience   string        // GRIDSYNC_JWT_AUDIENCE
+	Addr            string        // GRIDSYNC_ADDR: listen address
+	DataDir         string        // GRIDSYNC_DATA: SQLite file, local blobs, keys
+	Demo            bool          // GRIDSYNC_DEMO: load the demo county on start
+	LogLevel        string        // GRIDSYNC_LOG_LEVEL: debug, info, warn, error
+	LogFormat       string        // GRIDSYNC_LOG_FORMAT: text or json
+	ShutdownTimeout time.Duration // GRIDSYNC_SHUTDOWN_TIMEOUT: how long a stop waits for in-flight requests
+	AccessTTL       time.Duration // GRIDSYNC_ACCESS_TTL: access token lifetime
+	RefreshTTL      time.Duration // GRIDSYNC_REFRESH_TTL: refresh token lifetime
+	KeysDir         string        // GRIDSYNC_KEYS: signing keys (default DATA/keys)
+	Issuer          string        // GRIDSYNC_JWT_ISSUER
+	Audience        string        // GRIDSYNC_JWT_AUDIENCE
 	// TrustedProxies (GRIDSYNC_TRUSTED_PROXIES, comma-separated CIDRs or
 	// addresses) are the reverse proxies whose X-Forwarded-For / X-Real-IP
 	// name the client; from any other peer those headers are ignored.
@@ -109,6 +113,7 @@ func (c *Config) bindFlags(fs *flag.FlagSet, getenv func(string) string) error {
 		fs.BoolVar(p, name, def, usage+" ("+envName(name)+")")
 	}
 	str(&c.Addr, "addr", DefaultAddr, "listen address")
+	dur(&c.ShutdownTimeout, "shutdown-timeout", DefaultShutdownTimeout, "how long a stop waits for in-flight requests")
 	str(&c.DataDir, "data", DefaultDataDir, "data folder: database, photos, keys")
 	str(&c.LogLevel, "log-level", DefaultLogLevel, "log level: debug, info, warn, error")
 	str(&c.LogFormat, "log-format", DefaultLogFormat, "log format: text or json")
@@ -199,6 +204,9 @@ func (c *Config) validate() error {
 	}
 	if c.AccessTTL < time.Minute || c.AccessTTL > time.Hour {
 		return fmt.Errorf("%s %s: want 1m..1h (access tokens are short-lived)", setting("access-ttl"), c.AccessTTL)
+	}
+	if c.ShutdownTimeout <= 0 {
+		return fmt.Errorf("%s %s: want a positive duration", setting("shutdown-timeout"), c.ShutdownTimeout)
 	}
 	if c.RefreshTTL < time.Hour {
 		return fmt.Errorf("%s %s: want at least 1h", setting("refresh-ttl"), c.RefreshTTL)

@@ -36,6 +36,7 @@ func TestConfig(t *testing.T) {
 		}{
 			{"command", m.Command, "serve"},
 			{"addr", c.Addr, "127.0.0.1:8080"},
+			{"shutdown-timeout", c.ShutdownTimeout, 20 * time.Second},
 			{"data", c.DataDir, "./data"},
 			{"keys", c.KeysDir, filepath.Join("data", "keys")},
 			{"demo", c.Demo, false},
@@ -61,6 +62,7 @@ func TestConfig(t *testing.T) {
 
 	env := map[string]string{
 		"GRIDSYNC_ADDR":               "127.0.0.1:9999",
+		"GRIDSYNC_SHUTDOWN_TIMEOUT":   "45s",
 		"GRIDSYNC_DATA":               "/srv/gridsync",
 		"GRIDSYNC_DEMO":               "true",
 		"GRIDSYNC_LOG_LEVEL":          "debug",
@@ -91,6 +93,7 @@ func TestConfig(t *testing.T) {
 			got, want any
 		}{
 			{"addr", c.Addr, "127.0.0.1:9999"},
+			{"shutdown-timeout", c.ShutdownTimeout, 45 * time.Second},
 			{"data", c.DataDir, "/srv/gridsync"},
 			{"keys", c.KeysDir, "/etc/gridsync/keys"},
 			{"demo", c.Demo, true},
@@ -141,6 +144,8 @@ func TestConfig(t *testing.T) {
 		want string
 	}{
 		{"EnvAccessTTLNoUnit", map[string]string{"GRIDSYNC_ACCESS_TTL": "15"}, nil, "GRIDSYNC_ACCESS_TTL"},
+		{"EnvShutdownTimeout", map[string]string{"GRIDSYNC_SHUTDOWN_TIMEOUT": "20"}, nil, "GRIDSYNC_SHUTDOWN_TIMEOUT"},
+		{"EnvShutdownTimeoutZero", map[string]string{"GRIDSYNC_SHUTDOWN_TIMEOUT": "0s"}, nil, "GRIDSYNC_SHUTDOWN_TIMEOUT"},
 		{"EnvRefreshTTL", map[string]string{"GRIDSYNC_REFRESH_TTL": "a month"}, nil, "GRIDSYNC_REFRESH_TTL"},
 		{"EnvPhotoTimeWindow", map[string]string{"GRIDSYNC_PHOTO_TIME_WINDOW": "1 day"}, nil, "GRIDSYNC_PHOTO_TIME_WINDOW"},
 		{"EnvPhotoMaxDistance", map[string]string{"GRIDSYNC_PHOTO_MAX_DISTANCE": "300m"}, nil, "GRIDSYNC_PHOTO_MAX_DISTANCE"},

@@ -44,9 +44,10 @@ import (
 	"github.com/gridsync/gridsync/syncproto"
 )
 
-// ShutdownTimeout bounds how long in-flight requests may take to finish
-// after SIGINT/SIGTERM.
-const ShutdownTimeout = 20 * time.Second
+// CloseWait bounds how long, after the shutdown timeout closed every
+// connection, Run waits for handlers to return before the database is
+// closed under them.
+const CloseWait = 5 * time.Second
 
 // Main is the program, as a value so end-to-end tests run the real thing.
 type Main struct {
@@ -253,11 +254,16 @@ func (m *Main) serve(ctx context.Context) error {
 		return err
 	case <-ctx.Done():
 	}
-	m.Log.Info("shutting down: finishing in-flight requests")
-	sctx, cancel := context.WithTimeout(context.Background(), ShutdownTimeout)
+	m.Log.Info("shutting down: finishing in-flight requests", slog.Duration("timeout", m.Config.ShutdownTimeout))
+	sctx, cancel := context.WithTimeout(context.Background(), m.Config.ShutdownTimeout)
 	defer cancel()
 	if err := m.http.Shutdown(sctx); err != nil {
-		return fmt.Errorf("shutdown: %w", err)
+		// Out of time: cut the remaining connections and let their
+		// handlers return before Close closes the database.
+		m.Log.Warn("shutdown timed out: closing the remaining connections")
+		cctx, cancel := context.WithTimeout(context.Background(), CloseWait)
+		defer cancel()
+		return errors.Join(fmt.Errorf("shutdown: %w", err), m.http.Close(cctx))
 	}
 	return <-errc
 }

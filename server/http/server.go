@@ -7,10 +7,12 @@ package http
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -57,6 +59,7 @@ type Server struct {
 	log      *slog.Logger
 	svc      Services
 	ready    map[string]Pinger
+	handlers handlerGate
 	registry *prometheus.Registry
 	requests *prometheus.CounterVec
 	latency  *prometheus.HistogramVec
@@ -85,7 +88,7 @@ func NewServer(log *slog.Logger, svc Services, ready map[string]Pinger, opts ...
 	for _, o := range opts {
 		o(s)
 	}
-	s.srv = &http.Server{Handler: s.echo, ReadHeaderTimeout: ReadHeaderTimeout, IdleTimeout: IdleTimeout,
+	s.srv = &http.Server{Handler: s.handlers.wrap(s.echo), ReadHeaderTimeout: ReadHeaderTimeout, IdleTimeout: IdleTimeout,
 		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 
 	s.requests = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "gridsync_http_requests_total",
@@ -145,6 +148,65 @@ func (s *Server) Serve(ln net.Listener) error {
 // Shutdown stops accepting connections and waits for in-flight requests to
 // finish or ctx to end.
 func (s *Server) Shutdown(ctx context.Context) error { return s.srv.Shutdown(ctx) }
+
+// Close closes every connection at once, for when Shutdown ran out of
+// time, and then waits until the handlers still running have returned (a
+// handler notices its closed connection at its next read or write) or ctx
+// ends, so the caller can close the database after it.
+func (s *Server) Close(ctx context.Context) error {
+	err := s.srv.Close()
+	select {
+	case <-s.handlers.close():
+		return err
+	case <-ctx.Done():
+		return errors.Join(err, fmt.Errorf("handlers still running: %w", ctx.Err()))
+	}
+}
+
+// handlerGate counts running handlers. Once closed it turns new requests
+// away and reports when the last running one has returned.
+type handlerGate struct {
+	mu      sync.Mutex
+	running int
+	closed  bool
+	idle    chan struct{} // closed when closed and running == 0
+}
+
+func (g *handlerGate) wrap(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		g.mu.Lock()
+		if g.closed {
+			g.mu.Unlock()
+			http.Error(w, "shutting down", http.StatusServiceUnavailable)
+			return
+		}
+		g.running++
+		g.mu.Unlock()
+		defer g.leave()
+		h.ServeHTTP(w, r)
+	})
+}
+
+func (g *handlerGate) leave() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.running--
+	if g.closed && g.running == 0 {
+		close(g.idle)
+	}
+}
+
+func (g *handlerGate) close() <-chan struct{} {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if !g.closed {
+		g.closed, g.idle = true, make(chan struct{})
+		if g.running == 0 {
+			close(g.idle)
+		}
+	}
+	return g.idle
+}
 
 // Handler exposes the router, for tests with httptest.
 func (s *Server) Handler() http.Handler { return s.echo }
