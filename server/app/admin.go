@@ -119,13 +119,15 @@ func (m *Main) runAdmin(ctx context.Context) error {
 			return err
 		}
 		w := tabwriter.NewWriter(m.Stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(w, "USERNAME\tNAME\tROLE\tAREA\tSTATUS")
+		// The name goes last: tabwriter counts a Chinese character as one
+		// column, a terminal shows it as two.
+		fmt.Fprintln(w, "USERNAME\tROLE\tAREA\tSTATUS\tNAME")
 		for _, u := range list {
 			status := "active"
 			if u.Disabled {
 				status = "disabled"
 			}
-			fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", u.Username, u.Name, u.Role, u.AreaID, status)
+			fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", u.Username, u.Role, u.AreaID, status, u.Name)
 		}
 		return w.Flush()
 	}
