@@ -14,6 +14,22 @@ type Login struct {
 	RemoteAddr string // for per-address rate limiting; never logged with the password
 }
 
+type clientAddrKey struct{}
+
+// WithClientAddr returns ctx carrying the client's IP address as the HTTP
+// layer determined it: the TCP peer, or the address a configured trusted
+// proxy forwarded. The API and the dashboard read it from here, so both
+// rate-limit logins by the same address.
+func WithClientAddr(ctx context.Context, addr string) context.Context {
+	return context.WithValue(ctx, clientAddrKey{}, addr)
+}
+
+// ClientAddrFrom returns the address put in ctx by WithClientAddr, or "".
+func ClientAddrFrom(ctx context.Context) string {
+	a, _ := ctx.Value(clientAddrKey{}).(string)
+	return a
+}
+
 // Session is what a successful login or refresh returns.
 type Session struct {
 	AccessToken  string `json:"access_token"`
@@ -30,7 +46,9 @@ type AuthService interface {
 	Login(ctx context.Context, l Login) (*Session, error)
 	// Refresh rotates a refresh token. Unknown or expired: EUNAUTHORIZED;
 	// a token already rotated: ETOKENREUSED, and the device's whole token
-	// family is revoked.
+	// family is revoked, except for the same device retrying shortly after
+	// a rotation whose reply it lost (its successor still unused), which
+	// gets a new successor.
 	Refresh(ctx context.Context, refreshToken, deviceID string) (*Session, error)
 	// Logout revokes every refresh token of the caller's device.
 	Logout(ctx context.Context) error

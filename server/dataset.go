@@ -43,14 +43,20 @@ type ChecklistItem struct {
 	Basis    string `json:"basis,omitempty"`
 }
 
-// ImportReport says what an import wrote.
+// ImportReport says what an import wrote. Resumed: it finished an
+// interrupted import of the same data set (only sites were written).
 type ImportReport struct {
 	Areas, Users, Checklists, Sites int
+	Resumed                         bool
 }
 
 // ImportService loads a Dataset.
 type ImportService interface {
-	// Import writes the whole dataset in one transaction: on any invalid
-	// line nothing is written and the error (EINVALID / ECONFLICT) names it.
+	// Import checks the whole dataset first: on any invalid line (policy
+	// included) nothing is written and the EINVALID error names it. It then
+	// writes areas, users, checklists and policy in one transaction and the
+	// sites after them; an import interrupted in between is finished by
+	// importing the same dataset again. A county already imported, or
+	// rows that exist, are ECONFLICT.
 	Import(ctx context.Context, d *Dataset) (*ImportReport, error)
 }

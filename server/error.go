@@ -2,7 +2,8 @@
 // model and the service interfaces that the HTTP layer consumes. Adapters live
 // below it, one package per dependency: server/sqlite (storage),
 // server/http (echo API), server/jwt (tokens), server/blob and server/minio
-// (photo storage). server/cmd/gridsyncd wires them together.
+// (photo storage). server/app (Config, Main) wires them together;
+// server/cmd/gridsyncd is the program around it.
 package server
 
 import (
@@ -37,6 +38,7 @@ type Error struct {
 	Details map[string]any
 }
 
+// Error returns "code: message", for logs; clients get the two apart.
 func (e *Error) Error() string { return fmt.Sprintf("%s: %s", e.Code, e.Message) }
 
 // Errorf builds an *Error with a formatted message.

@@ -11,6 +11,11 @@
 //	gridsyncd check [flags]       run PRAGMA integrity_check and verify the audit chain
 //	gridsyncd export-chain [flags] [FILE]  write the audit chain (JSON lines) to FILE or stdout
 //	gridsyncd verify-chain FILE   verify an exported audit chain (no database needed)
+//	gridsyncd user add -username U -name N -role R -area A   add a user; password on stdin
+//	gridsyncd user passwd -username U   set a password (stdin); the user's devices log in again
+//	gridsyncd user disable|enable -username U   a disabled user is refused at once
+//	gridsyncd user list [-area A] list users
+//	gridsyncd device revoke DEVICE_ID  lost phone: refuse the device's tokens and logins
 //
 // Every flag also reads a GRIDSYNC_* environment variable; run with -h.
 package app
@@ -25,6 +30,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"sync/atomic"
 	"time"
 
 	"github.com/gridsync/gridsync/fixtures"
@@ -38,23 +44,34 @@ import (
 	"github.com/gridsync/gridsync/syncproto"
 )
 
-// ShutdownTimeout bounds how long in-flight requests may take to finish
-// after SIGINT/SIGTERM.
-const ShutdownTimeout = 20 * time.Second
+// CloseWait bounds how long, after the shutdown timeout closed every
+// connection, Run waits for handlers to return before the database is
+// closed under them.
+const CloseWait = 5 * time.Second
 
 // Main is the program, as a value so end-to-end tests run the real thing.
 type Main struct {
 	Config  Config
 	Command string
-	Args    []string
-	Log     *slog.Logger
-	Stdout  io.Writer
-	Getenv  func(string) string
+	// Action is the word after "user" or "device" (add, revoke...).
+	Action string
+	Args   []string
+	Log    *slog.Logger
+	Stdout io.Writer
+	// Stdin is where `user add` and `user passwd` read a password.
+	Stdin  io.Reader
+	Getenv func(string) string
+
+	admin adminFlags
 
 	db   *sqlite.DB
 	sync *sqlite.SyncService
 	http *gshttp.Server
 	ln   net.Listener
+	// addr and ready publish the listening address to other goroutines
+	// (tests) while Run goes on in its own.
+	addr  atomic.Pointer[string]
+	ready chan struct{}
 
 	// photos receives and serves photo evidence; its background loop
 	// stores what the blob store refused while down.
@@ -63,7 +80,7 @@ type Main struct {
 
 // NewMain returns a Main writing to the process's stdout and stderr.
 func NewMain() *Main {
-	return &Main{Stdout: os.Stdout, Getenv: lookupEnv, Log: slog.New(slog.NewTextHandler(os.Stderr, nil))}
+	return &Main{Stdout: os.Stdout, Stdin: os.Stdin, Getenv: lookupEnv, Log: slog.New(slog.NewTextHandler(os.Stderr, nil)), ready: make(chan struct{})}
 }
 
 // ParseFlags reads the subcommand, flags and environment into m.Config and
@@ -74,24 +91,29 @@ func (m *Main) ParseFlags(args []string) error {
 		m.Command, args = args[0], args[1:]
 	}
 	switch m.Command {
-	case "serve", "import", "rotate-key", "check", "export-chain", "verify-chain":
+	case "serve", "import", "rotate-key", "check", "export-chain", "verify-chain", "user", "device":
 	default:
-		return fmt.Errorf("unknown command %q (serve, import, rotate-key, check, export-chain, verify-chain)", m.Command)
+		return fmt.Errorf("unknown command %q (serve, import, rotate-key, check, export-chain, verify-chain, user, device)", m.Command)
 	}
 	fs := flag.NewFlagSet("gridsyncd "+m.Command, flag.ContinueOnError)
-	m.Config.bindFlags(fs, m.Getenv)
+	envErr := m.Config.bindFlags(fs, m.Getenv)
+	if m.Command == "user" || m.Command == "device" {
+		var err error
+		if args, err = m.parseAction(fs, args); err != nil {
+			return err
+		}
+	}
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if envErr != nil {
+		return envErr
 	}
 	m.Args = fs.Args()
 	if err := m.Config.validate(); err != nil {
 		return err
 	}
-	var level slog.Level
-	if err := level.UnmarshalText([]byte(m.Config.LogLevel)); err != nil {
-		return fmt.Errorf("log-level: %w", err)
-	}
-	opts := &slog.HandlerOptions{Level: level}
+	opts := &slog.HandlerOptions{Level: m.Config.level}
 	if m.Config.LogFormat == "json" {
 		m.Log = slog.New(slog.NewJSONHandler(os.Stderr, opts))
 	} else {
@@ -134,6 +156,8 @@ func (m *Main) Run(ctx context.Context) error {
 		return m.checkChain(ctx)
 	case "export-chain":
 		return m.exportChain(ctx)
+	case "user", "device":
+		return m.runAdmin(ctx)
 	case "import":
 		if len(m.Args) != 1 {
 			return errors.New("usage: gridsyncd import FILE")
@@ -160,6 +184,10 @@ func (m *Main) importFile(ctx context.Context, path string) error {
 	r, err := sqlite.NewImportService(m.db, sync).Import(ctx, &d)
 	if err != nil {
 		return err
+	}
+	if r.Resumed {
+		fmt.Fprintf(m.Stdout, "finished an interrupted import: %d more sites\n", r.Sites)
+		return nil
 	}
 	fmt.Fprintf(m.Stdout, "imported %d areas, %d users, %d checklists, %d sites\n", r.Areas, r.Users, r.Checklists, r.Sites)
 	return nil
@@ -206,11 +234,14 @@ func (m *Main) serve(ctx context.Context) error {
 		return err
 	}
 	m.http = gshttp.NewServer(m.Log, gshttp.Services{Auth: auth, Areas: areas, Sync: m.sync, Domain: sqlite.NewDomainService(m.db), Photos: m.photos, Web: dashboard},
-		ready)
+		ready, gshttp.TrustProxies(m.Config.TrustedProxies))
 	if m.ln, err = net.Listen("tcp", m.Config.Addr); err != nil {
 		return err
 	}
-	url := "http://" + m.ln.Addr().String()
+	addr := m.ln.Addr().String()
+	m.addr.Store(&addr)
+	close(m.ready)
+	url := "http://" + addr
 	m.Log.Info("gridsyncd listening", slog.String("url", url), slog.String("data", m.Config.DataDir), slog.Bool("demo", m.Config.Demo))
 	if m.Config.Demo {
 		fmt.Fprintf(m.Stdout, "\ngridsync demo server: %s\n  demo logins (password %s): county, station-1, station-2, village-1-1,\n  worker-1-1-1, worker-1-1-2, worker-2-1-1, officer-1-a, officer-1-b\n  try: curl -s %s/v1/auth/login -d '{\"username\":\"worker-1-1-1\",\"password\":\"%s\",\"device_id\":\"my-phone-0001\"}'\n\n",
@@ -223,11 +254,16 @@ func (m *Main) serve(ctx context.Context) error {
 		return err
 	case <-ctx.Done():
 	}
-	m.Log.Info("shutting down: finishing in-flight requests")
-	sctx, cancel := context.WithTimeout(context.Background(), ShutdownTimeout)
+	m.Log.Info("shutting down: finishing in-flight requests", slog.Duration("timeout", m.Config.ShutdownTimeout))
+	sctx, cancel := context.WithTimeout(context.Background(), m.Config.ShutdownTimeout)
 	defer cancel()
 	if err := m.http.Shutdown(sctx); err != nil {
-		return fmt.Errorf("shutdown: %w", err)
+		// Out of time: cut the remaining connections and let their
+		// handlers return before Close closes the database.
+		m.Log.Warn("shutdown timed out: closing the remaining connections")
+		cctx, cancel := context.WithTimeout(context.Background(), CloseWait)
+		defer cancel()
+		return errors.Join(fmt.Errorf("shutdown: %w", err), m.http.Close(cctx))
 	}
 	return <-errc
 }
@@ -258,21 +294,24 @@ func (m *Main) dashboard(auth server.AuthService, areas server.AreaService, blob
 		Schema: syncproto.DefaultSchema()}, web.Options{Log: m.Log.With(slog.String("component", "web"))})
 }
 
-// loadDemo imports the demo county once, through the import code path.
+// loadDemo imports the demo county through the import code path, until
+// the import is recorded complete: a start interrupted during the import
+// finishes it on the next start.
 func (m *Main) loadDemo(ctx context.Context) error {
 	d, err := fixtures.DemoCounty()
 	if err != nil {
 		return err
 	}
 	imp := sqlite.NewImportService(m.db, m.sync)
-	if ok, err := imp.Loaded(ctx, d.Areas[0].ID); err != nil || ok {
+	if done, err := imp.Imported(ctx, d.Areas[0].ID); err != nil || done {
 		return err
 	}
 	r, err := imp.Import(ctx, d)
 	if err != nil {
 		return fmt.Errorf("demo county: %w", err)
 	}
-	m.Log.Info("demo county loaded", slog.Int("areas", r.Areas), slog.Int("users", r.Users), slog.Int("checklists", r.Checklists), slog.Int("sites", r.Sites))
+	m.Log.Info("demo county loaded", slog.Bool("resumed", r.Resumed), slog.Int("areas", r.Areas), slog.Int("users", r.Users),
+		slog.Int("checklists", r.Checklists), slog.Int("sites", r.Sites))
 	return nil
 }
 
@@ -345,13 +384,18 @@ func (m *Main) verifyChainFile() error {
 	return nil
 }
 
-// Addr is the address the server listens on (after Run started serving).
+// Addr is the address the server listens on, "" until Run listens. It is
+// safe to call from any goroutine.
 func (m *Main) Addr() string {
-	if m.ln == nil {
-		return ""
+	if a := m.addr.Load(); a != nil {
+		return *a
 	}
-	return m.ln.Addr().String()
+	return ""
 }
+
+// Ready is closed once "serve" listens (Addr is then set). A Main not made
+// by NewMain is never ready.
+func (m *Main) Ready() <-chan struct{} { return m.ready }
 
 // Close stops the sync writer (finishing queued pushes) and closes the
 // database cleanly (WAL checkpointed).

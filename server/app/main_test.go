@@ -2,13 +2,17 @@ package app_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"io"
 	"net/http"
+	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/gridsync/gridsync/server"
 	"github.com/gridsync/gridsync/server/app/apptest"
+	"github.com/gridsync/gridsync/server/sqlite"
 )
 
 // call sends a JSON request and decodes a JSON answer into out (if non-nil).
@@ -62,6 +66,27 @@ func wantError(tb testing.TB, resp *http.Response, e apiError, status int, code 
 	}
 }
 
+// TestNoDemo: a start without -demo loads no demo data.
+func TestNoDemo(t *testing.T) {
+	srv := apptest.Start(t, "-demo=false")
+	var e apiError
+	resp := call(t, "POST", srv.URL()+"/v1/auth/login", "", map[string]string{"username": "county", "password": "demo-password", "device_id": "phone-county-01"}, &e)
+	wantError(t, resp, e, 401, "unauthorized")
+	srv.Stop()
+	db, err := sqlite.Open(context.Background(), filepath.Join(srv.DataDir(), "gridsync.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	sub, err := sqlite.NewAreaService(db).Subtree(context.Background(), "330399")
+	if server.ErrorCode(err) != server.ENOTFOUND {
+		t.Fatalf("got demo county %v, %v; want not found", sub, err)
+	}
+	if done, err := sqlite.NewImportService(db, nil).Imported(context.Background(), "330399"); err != nil || done {
+		t.Fatalf("got imported %v, %v; want false", done, err)
+	}
+}
+
 func TestHTTP(t *testing.T) {
 	base := apptest.Start(t).URL()
 
@@ -75,7 +100,7 @@ func TestHTTP(t *testing.T) {
 			Ready  bool              `json:"ready"`
 			Checks map[string]string `json:"checks"`
 		}
-		if resp := call(t, "GET", base+"/readyz", "", nil, &r); resp.StatusCode != 200 || !r.Ready || r.Checks["database"] != "ok" {
+		if resp := call(t, "GET", base+"/readyz", "", nil, &r); resp.StatusCode != 200 || !r.Ready || r.Checks["database"] != "ok" || r.Checks["blobs"] != "ok" {
 			t.Fatalf("got %d %+v", resp.StatusCode, r)
 		}
 	})
@@ -122,6 +147,26 @@ func TestHTTP(t *testing.T) {
 		resp := call(t, "POST", base+"/v1/auth/login", "", big, &e)
 		wantError(t, resp, e, 413, "too_large")
 	})
+	t.Run("ErrChunkedBodyTooLarge", func(t *testing.T) {
+		// No Content-Length: the body arrives chunked and the limit is
+		// enforced while reading it.
+		big := `{"username":"` + strings.Repeat("x", 70<<10) + `"}`
+		req, _ := http.NewRequest("POST", base+"/v1/auth/login", io.MultiReader(strings.NewReader(big)))
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		if req.ContentLength != 0 {
+			t.Fatalf("request has Content-Length %d, want none (chunked)", req.ContentLength)
+		}
+		var e apiError
+		if err := json.NewDecoder(resp.Body).Decode(&e); err != nil {
+			t.Fatal(err)
+		}
+		wantError(t, resp, e, 413, "too_large")
+	})
 	t.Run("ErrUnknownRoute", func(t *testing.T) {
 		var e apiError
 		resp := call(t, "GET", base+"/v1/nothing-here", "", nil, &e)
@@ -133,9 +178,26 @@ func TestHTTP(t *testing.T) {
 		if resp.StatusCode != 200 || s2.RefreshToken == s.RefreshToken {
 			t.Fatalf("got %d %+v", resp.StatusCode, s2)
 		}
+		// The phone lost that reply and retries with the old token: it
+		// gets a fresh successor, and the lost one stops working.
+		var s3 session
+		resp = call(t, "POST", base+"/v1/auth/refresh", "", map[string]string{"refresh_token": s.RefreshToken, "device_id": "phone-worker-111"}, &s3)
+		if resp.StatusCode != 200 || s3.RefreshToken == s2.RefreshToken {
+			t.Fatalf("retry after a lost reply: got %d %+v", resp.StatusCode, s3)
+		}
 		var e apiError
+		resp = call(t, "POST", base+"/v1/auth/refresh", "", map[string]string{"refresh_token": s2.RefreshToken, "device_id": "phone-worker-111"}, &e)
+		wantError(t, resp, e, 401, "unauthorized")
+		// Once the successor was used, the old token coming back is a
+		// stolen copy: token_reused, and the chain is revoked.
+		var s4 session
+		if resp := call(t, "POST", base+"/v1/auth/refresh", "", map[string]string{"refresh_token": s3.RefreshToken, "device_id": "phone-worker-111"}, &s4); resp.StatusCode != 200 {
+			t.Fatalf("refresh with the retry's token: got %d", resp.StatusCode)
+		}
 		resp = call(t, "POST", base+"/v1/auth/refresh", "", map[string]string{"refresh_token": s.RefreshToken, "device_id": "phone-worker-111"}, &e)
 		wantError(t, resp, e, 401, "token_reused")
+		resp = call(t, "POST", base+"/v1/auth/refresh", "", map[string]string{"refresh_token": s4.RefreshToken, "device_id": "phone-worker-111"}, &e)
+		wantError(t, resp, e, 401, "unauthorized")
 	})
 	t.Run("Metrics", func(t *testing.T) {
 		resp, err := http.Get(base + "/metrics")

@@ -2,6 +2,7 @@ package http
 
 import (
 	"context"
+	"log/slog"
 	"net/http"
 	"time"
 
@@ -14,7 +15,9 @@ func (s *Server) healthz(c echo.Context) error {
 }
 
 // readyz: every dependency answers (database, blob store); 503 with the
-// failing ones otherwise, so a load balancer stops sending work.
+// failing ones otherwise, so a load balancer stops sending work. Anyone
+// may ask, so a failure shows only "down"; the error (which may hold file
+// paths or the MinIO endpoint) is logged with the request id.
 func (s *Server) readyz(c echo.Context) error {
 	ctx, cancel := context.WithTimeout(c.Request().Context(), 3*time.Second)
 	defer cancel()
@@ -22,7 +25,8 @@ func (s *Server) readyz(c echo.Context) error {
 	status := http.StatusOK
 	for name, p := range s.ready {
 		if err := p.Ping(ctx); err != nil {
-			checks[name] = "down: " + err.Error()
+			s.log.WarnContext(ctx, "not ready", slog.String("request_id", requestID(c)), slog.String("check", name), slog.Any("err", err))
+			checks[name] = "down"
 			status = http.StatusServiceUnavailable
 		} else {
 			checks[name] = "ok"

@@ -1,9 +1,11 @@
 package http
 
 import (
+	"crypto/rand"
 	"fmt"
 	"log/slog"
 	"net/http"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"time"
@@ -43,7 +45,19 @@ func (s *Server) observe(next echo.HandlerFunc) echo.HandlerFunc {
 	}
 }
 
-// recover turns a panic into an internal error with a logged stack.
+// clientAddr puts the client's address (echo's IPExtractor, see
+// TrustProxies) in the request context, where the dashboard, which is a
+// plain http.Handler, reads it too.
+func (s *Server) clientAddr(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		c.SetRequest(c.Request().WithContext(server.WithClientAddr(c.Request().Context(), c.RealIP())))
+		return next(c)
+	}
+}
+
+// recover turns a panic into an internal error and logs it with its stack
+// and the request id. It runs inside observe, so a panicking request is
+// still access-logged and counted (as a 500).
 func (s *Server) recover(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) (err error) {
 		defer func() {
@@ -51,11 +65,43 @@ func (s *Server) recover(next echo.HandlerFunc) echo.HandlerFunc {
 				if r == http.ErrAbortHandler {
 					panic(r)
 				}
+				s.log.ErrorContext(c.Request().Context(), "panic", slog.String("request_id", requestID(c)),
+					slog.String("route", c.Path()), slog.Any("panic", r), slog.String("stack", string(debug.Stack())))
 				err = fmt.Errorf("panic: %v", r)
 			}
 		}()
 		return next(c)
 	}
+}
+
+// MaxRequestIDLen bounds a client-supplied X-Request-ID.
+const MaxRequestIDLen = 64
+
+// requestIDs gives every request an id for the logs and the error
+// replies: the client's X-Request-ID when it is 1-MaxRequestIDLen
+// characters of [A-Za-z0-9._-] (so a phone can match its own log), else a
+// new random one, so a client cannot put anything else into the logs.
+func requestIDs(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		id := c.Request().Header.Get(echo.HeaderXRequestID)
+		if !validRequestID(id) {
+			id = rand.Text()
+		}
+		c.Response().Header().Set(echo.HeaderXRequestID, id)
+		return next(c)
+	}
+}
+
+func validRequestID(id string) bool {
+	if len(id) == 0 || len(id) > MaxRequestIDLen {
+		return false
+	}
+	for _, c := range id {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-') {
+			return false
+		}
+	}
+	return true
 }
 
 // authenticate requires a valid bearer access token and puts the caller in

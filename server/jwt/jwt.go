@@ -30,6 +30,9 @@ import (
 const (
 	DefaultIssuer   = "gridsync"
 	DefaultAudience = "gridsync-api"
+	// DefaultTTL is the access token lifetime: short, because the refresh
+	// token (rotated, revocable) is what keeps a device logged in.
+	DefaultTTL = 15 * time.Minute
 	// Leeway absorbs small skew between the server and proxies or the
 	// device's idea of "now"; tokens are minutes long so seconds suffice.
 	Leeway = 30 * time.Second
@@ -74,7 +77,7 @@ type Signer struct {
 type Options struct {
 	Issuer   string
 	Audience string
-	TTL      time.Duration    // access token lifetime; default 15 minutes
+	TTL      time.Duration    // access token lifetime; default DefaultTTL
 	Now      func() time.Time // for tests
 }
 
@@ -93,7 +96,7 @@ func NewSigner(keys []Key, opt Options) (*Signer, error) {
 		s.audience = DefaultAudience
 	}
 	if s.ttl == 0 {
-		s.ttl = 15 * time.Minute
+		s.ttl = DefaultTTL
 	}
 	if s.now == nil {
 		s.now = time.Now
@@ -103,9 +106,6 @@ func NewSigner(keys []Key, opt Options) (*Signer, error) {
 	}
 	return s, nil
 }
-
-// TTL is the lifetime of the access tokens this Signer issues.
-func (s *Signer) TTL() time.Duration { return s.ttl }
 
 // Sign issues an access token for c; it fills iss, aud, iat, nbf, exp and jti.
 func (s *Signer) Sign(c Claims) (string, error) {
@@ -123,7 +123,8 @@ func (s *Signer) Sign(c Claims) (string, error) {
 }
 
 // Parse parses and checks a token: algorithm allow-list (EdDSA only), known
-// kid, signature, iss, aud, exp (required), iat, nbf, within Leeway.
+// kid, signature, iss, aud, exp and iat (both required; iat not in the
+// future), nbf, within Leeway.
 func (s *Signer) Parse(token string) (*Claims, error) {
 	if len(token) > MaxTokenBytes {
 		return nil, fmt.Errorf("%w: token longer than %d bytes", ErrInvalidToken, MaxTokenBytes)
@@ -149,6 +150,11 @@ func (s *Signer) Parse(token string) (*Claims, error) {
 	})
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrInvalidToken, err)
+	}
+	// golang-jwt checks iat only when present (WithIssuedAt); every token
+	// this package signs has one, so one without it was made elsewhere.
+	if c.IssuedAt == nil {
+		return nil, fmt.Errorf("%w: no iat", ErrInvalidToken)
 	}
 	if c.UserID <= 0 || c.DeviceID == "" || c.AreaPath == "" || c.Role == "" {
 		return nil, fmt.Errorf("%w: missing gridsync claims", ErrInvalidToken)
@@ -190,6 +196,9 @@ func LoadOrCreateKeys(dir string) ([]Key, error) {
 
 // GenerateKey writes a new key into dir (mode 0600) and returns it. Its kid
 // sorts after every earlier one, so it becomes the signing key on next start.
+// The file appears whole or not at all: it is written to a temporary name,
+// synced, and renamed, and the folder is synced, so a crash never leaves a
+// truncated key that would stop the server from starting.
 func GenerateKey(dir string) (Key, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return Key{}, fmt.Errorf("key dir: %w", err)
@@ -204,18 +213,47 @@ func GenerateKey(dir string) (Key, error) {
 	}
 	kid := time.Now().UTC().Format("20060102T150405.000000000") + "-" + strings.ToLower(rand.Text()[:6])
 	path := filepath.Join(dir, keyFilePrefix+kid+keyFileSuffix)
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
-		return Key{}, fmt.Errorf("write key: %w", err)
-	}
-	defer f.Close()
-	if err := pem.Encode(f, &pem.Block{Type: "PRIVATE KEY", Bytes: der}); err != nil {
-		return Key{}, fmt.Errorf("write key: %w", err)
-	}
-	if err := f.Sync(); err != nil {
+	if err := writeFileAtomic(path, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})); err != nil {
 		return Key{}, fmt.Errorf("write key: %w", err)
 	}
 	return Key{ID: kid, Private: priv}, nil
+}
+
+// writeFileAtomic writes data to path (mode 0600) through a temporary file
+// in the same folder, which loadKeys does not read.
+func writeFileAtomic(path string, data []byte) (err error) {
+	dir := filepath.Dir(path)
+	f, err := os.CreateTemp(dir, ".key-*.tmp") // created 0600
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil {
+			f.Close()
+			os.Remove(f.Name())
+		}
+	}()
+	if _, err := f.Write(data); err != nil {
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	if _, err := os.Lstat(path); err == nil {
+		return fmt.Errorf("%s exists", path)
+	}
+	if err := os.Rename(f.Name(), path); err != nil {
+		return err
+	}
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
 }
 
 func loadKeys(dir string) ([]Key, error) {

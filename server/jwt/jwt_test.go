@@ -1,10 +1,14 @@
 package jwt_test
 
 import (
+	"crypto/ecdsa"
 	"crypto/ed25519"
+	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/rsa"
 	"encoding/base64"
 	"errors"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -48,6 +52,32 @@ func TestSignVerify(t *testing.T) {
 			t.Fatalf("got %+v", c)
 		}
 	})
+	t.Run("KeyFileWrittenWhole", func(t *testing.T) {
+		dir := t.TempDir()
+		k, err := jwt.GenerateKey(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		entries, err := os.ReadDir(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// One file, the key, 0600; no temporary file left behind.
+		if len(entries) != 1 || entries[0].Name() != "ed25519-"+k.ID+".pem" {
+			t.Fatalf("got %v, want only ed25519-%s.pem", entries, k.ID)
+		}
+		fi, err := entries[0].Info()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fi.Mode().Perm() != 0o600 {
+			t.Fatalf("got mode %v, want 0600", fi.Mode().Perm())
+		}
+		keys, err := jwt.LoadOrCreateKeys(dir)
+		if err != nil || len(keys) != 1 || !keys[0].Private.Equal(k.Private) {
+			t.Fatalf("reload: got %d keys, %v", len(keys), err)
+		}
+	})
 	t.Run("KeysPersistAndRotate", func(t *testing.T) {
 		dir := t.TempDir()
 		old := mustSigner(t, dir, func() time.Time { return t0 })
@@ -89,6 +119,14 @@ func TestVerifyRefuses(t *testing.T) {
 	priv := keys[0].Private
 	pub := priv.Public().(ed25519.PublicKey)
 	_, otherPriv, _ := ed25519.GenerateKey(rand.Reader)
+	rsaKey, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ecKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
 
 	// sign builds a token by hand with the given method, key and claim edits.
 	sign := func(method gojwt.SigningMethod, key any, edit func(*jwt.Claims)) string {
@@ -121,11 +159,16 @@ func TestVerifyRefuses(t *testing.T) {
 	}{
 		{"AlgNone", sign(gojwt.SigningMethodNone, gojwt.UnsafeAllowNoneSignatureType, nil)},
 		{"WrongKey", sign(gojwt.SigningMethodEdDSA, otherPriv, nil)},
-		{"HSWithPublicKeyBytes", sign(gojwt.SigningMethodHS256, []byte(pub), nil)},
+		// Algorithm confusion: the server's kid with any other algorithm,
+		// symmetric or asymmetric, is refused before a key is looked at.
+		{"HS256WithPublicKeyBytes", sign(gojwt.SigningMethodHS256, []byte(pub), nil)},
+		{"RS256", sign(gojwt.SigningMethodRS256, rsaKey, nil)},
+		{"ES256", sign(gojwt.SigningMethodES256, ecKey, nil)},
 		{"ExpiredBeyondLeeway", sign(gojwt.SigningMethodEdDSA, priv, func(c *jwt.Claims) {
 			c.ExpiresAt = gojwt.NewNumericDate(t0.Add(-jwt.Leeway - time.Second))
 		})},
 		{"NoExpiry", sign(gojwt.SigningMethodEdDSA, priv, func(c *jwt.Claims) { c.ExpiresAt = nil })},
+		{"NoIssuedAt", sign(gojwt.SigningMethodEdDSA, priv, func(c *jwt.Claims) { c.IssuedAt = nil })},
 		{"IssuedInFuture", sign(gojwt.SigningMethodEdDSA, priv, func(c *jwt.Claims) {
 			c.IssuedAt = gojwt.NewNumericDate(t0.Add(time.Hour))
 		})},

@@ -85,10 +85,13 @@ func createArea(ctx context.Context, tx *Tx, a *server.Area) error {
 		parentPath = p.Path
 	}
 	a.Path = server.AreaPath(parentPath, a.ID)
-	_, err := tx.ExecContext(ctx, `INSERT INTO areas (id, parent, level, name, path) VALUES (?, NULLIF(?, ''), ?, ?, ?)`,
-		a.ID, a.Parent, a.Level, a.Name, a.Path)
+	res, err := tx.ExecContext(ctx, `INSERT INTO areas (id, parent, level, name, path) VALUES (?, NULLIF(?, ''), ?, ?, ?)
+		ON CONFLICT DO NOTHING`, a.ID, a.Parent, a.Level, a.Name, a.Path)
 	if err != nil {
 		return fmt.Errorf("insert area %s: %w", a.ID, err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return server.Errorf(server.ECONFLICT, "area %s already exists: was this data set imported before?", a.ID)
 	}
 	return nil
 }

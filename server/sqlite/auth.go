@@ -8,6 +8,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"net/netip"
 	"time"
 
 	"github.com/gridsync/gridsync/server"
@@ -29,10 +30,26 @@ const (
 	// DefaultRefreshTTL is long because inspectors work offline for days and
 	// must not be logged out in a village with no signal; each use rotates it.
 	DefaultRefreshTTL = 30 * 24 * time.Hour
-	// MaxLoginFailures per account and per address in LoginFailureWindow.
-	MaxLoginFailures     = 5
-	MaxAddressFailures   = 30
-	LoginFailureWindow   = 15 * time.Minute
+	// Failed logins are counted in LoginFailureWindow three ways. An
+	// account is blocked for one address after MaxLoginFailures from that
+	// address, so a guesser elsewhere cannot lock its owner out; for every
+	// address only after MaxAccountFailures in all, a ceiling against
+	// guessing from many addresses that stays far above what one guesser
+	// can cause (argon2id keeps each guess slow besides). An address is
+	// blocked for every account after MaxAddressFailures (spraying).
+	MaxLoginFailures   = 5
+	MaxAccountFailures = 100
+	MaxAddressFailures = 30
+	LoginFailureWindow = 15 * time.Minute
+	// RefreshReplayGrace: a rotated refresh token that comes back from
+	// the same device within this time after its rotation, while the token
+	// that rotation issued is still unused, is answered with a new token
+	// instead of revoking the family. On a 2G link the reply carrying the
+	// new token is often lost and the phone retries with the one it has; a
+	// worker must not have to type the password again in a village. A copy
+	// replayed later, from another device, or after the successor was used
+	// still revokes the family.
+	RefreshReplayGrace   = 2 * time.Minute
 	refreshTokenBytes    = 32
 	maxRefreshTokenChars = 64
 )
@@ -42,6 +59,7 @@ type AuthService struct {
 	db         *DB
 	tokens     AccessTokens
 	RefreshTTL time.Duration
+	pairs      *server.FailureLimiter // (account, address)
 	accounts   *server.FailureLimiter
 	addresses  *server.FailureLimiter
 	// dummyHash is checked for unknown usernames so that timing does not
@@ -59,7 +77,8 @@ func NewAuthService(db *DB, tokens AccessTokens) (*AuthService, error) {
 	}
 	return &AuthService{
 		db: db, tokens: tokens, RefreshTTL: DefaultRefreshTTL, dummyHash: dummy,
-		accounts:  server.NewFailureLimiter(MaxLoginFailures, LoginFailureWindow),
+		pairs:     server.NewFailureLimiter(MaxLoginFailures, LoginFailureWindow),
+		accounts:  server.NewFailureLimiter(MaxAccountFailures, LoginFailureWindow),
 		addresses: server.NewFailureLimiter(MaxAddressFailures, LoginFailureWindow),
 	}, nil
 }
@@ -71,20 +90,20 @@ func (s *AuthService) Login(ctx context.Context, l Login) (*server.Session, erro
 	if !validDeviceID(l.DeviceID) {
 		return nil, server.Errorf(server.EINVALID, "device_id must be 8-64 characters of A-Z a-z 0-9 . _ -")
 	}
-	accountKey, addrKey := "user:"+l.Username, "addr:"+l.RemoteAddr
-	if err := s.checkLimits(accountKey, addrKey); err != nil {
+	k := newLoginKeys(l.Username, l.RemoteAddr)
+	if err := s.checkLimits(k); err != nil {
 		return nil, err
 	}
 	u, hash, err := findUserBy(ctx, s.db.read, "username", l.Username)
 	if server.ErrorCode(err) == server.ENOTFOUND {
 		_ = password.Check(s.dummyHash, l.Password)
-		s.fail(accountKey, addrKey)
+		s.fail(k)
 		return nil, errBadLogin
 	} else if err != nil {
 		return nil, err
 	}
 	if err := password.Check(hash, l.Password); errors.Is(err, password.ErrMismatch) {
-		s.fail(accountKey, addrKey)
+		s.fail(k)
 		return nil, errBadLogin
 	} else if err != nil {
 		return nil, fmt.Errorf("check password of %s: %w", u.Username, err)
@@ -92,7 +111,9 @@ func (s *AuthService) Login(ctx context.Context, l Login) (*server.Session, erro
 	if u.Disabled {
 		return nil, server.Errorf(server.EUNAUTHORIZED, "account disabled")
 	}
-	s.accounts.Reset(accountKey)
+	// Only this address's count is forgiven: resetting the account's would
+	// hand a distributed guesser a fresh budget whenever the owner logs in.
+	s.pairs.Reset(k.pair)
 
 	tx, err := s.db.beginTx(ctx)
 	if err != nil {
@@ -102,7 +123,7 @@ func (s *AuthService) Login(ctx context.Context, l Login) (*server.Session, erro
 	if err := registerDevice(ctx, tx, u, l.DeviceID); err != nil {
 		return nil, err
 	}
-	sess, err := s.newSession(ctx, tx, u, l.DeviceID, rand.Text())
+	sess, err := s.newSession(ctx, tx, u, l.DeviceID, rand.Text(), nil)
 	if err != nil {
 		return nil, err
 	}
@@ -112,15 +133,32 @@ func (s *AuthService) Login(ctx context.Context, l Login) (*server.Session, erro
 // Login is the server.Login request; aliased so callers need one import.
 type Login = server.Login
 
-// checkLimits refuses a login from a blocked address or for a blocked
-// account. An attempt on a blocked account still counts against the
-// address, so spraying many accounts from one address gets that address
-// blocked too.
-func (s *AuthService) checkLimits(accountKey, addrKey string) error {
-	blocked, left := s.addresses.Blocked(addrKey)
+// loginKeys are the FailureLimiter keys of one login attempt.
+type loginKeys struct{ pair, account, addr string }
+
+// newLoginKeys keys an attempt by account, by address, and by both. An
+// IPv6 address counts as its /64, the block one subscriber gets, so that
+// rotating addresses inside it does not reset the limit.
+func newLoginKeys(username, remoteAddr string) loginKeys {
+	addr := remoteAddr
+	if ip, err := netip.ParseAddr(remoteAddr); err == nil && ip.Is6() && !ip.Is4In6() {
+		addr = netip.PrefixFrom(ip, 64).Masked().String()
+	}
+	return loginKeys{pair: "pair:" + username + "\x00" + addr, account: "user:" + username, addr: "addr:" + addr}
+}
+
+// checkLimits refuses a login from a blocked address, or for an account
+// blocked for this address or for all. An attempt on a blocked account
+// still counts against the address, so spraying many accounts from one
+// address gets that address blocked too.
+func (s *AuthService) checkLimits(k loginKeys) error {
+	blocked, left := s.addresses.Blocked(k.addr)
 	if !blocked {
-		if blocked, left = s.accounts.Blocked(accountKey); blocked {
-			s.addresses.Fail(addrKey)
+		if blocked, left = s.pairs.Blocked(k.pair); !blocked {
+			blocked, left = s.accounts.Blocked(k.account)
+		}
+		if blocked {
+			s.addresses.Fail(k.addr)
 		}
 	}
 	if !blocked {
@@ -131,9 +169,10 @@ func (s *AuthService) checkLimits(accountKey, addrKey string) error {
 	return e
 }
 
-func (s *AuthService) fail(accountKey, addrKey string) {
-	s.accounts.Fail(accountKey)
-	s.addresses.Fail(addrKey)
+func (s *AuthService) fail(k loginKeys) {
+	s.pairs.Fail(k.pair)
+	s.accounts.Fail(k.account)
+	s.addresses.Fail(k.addr)
 }
 
 // registerDevice records the device for u, refusing a device id that belongs
@@ -158,8 +197,10 @@ func registerDevice(ctx context.Context, tx *Tx, u *server.User, deviceID string
 	return err
 }
 
-// newSession issues an access token and a refresh token of the given family.
-func (s *AuthService) newSession(ctx context.Context, tx *Tx, u *server.User, deviceID, family string) (*server.Session, error) {
+// newSession issues an access token and a refresh token of the given
+// family; parent is the hash of the refresh token whose use issued it (nil
+// at login).
+func (s *AuthService) newSession(ctx context.Context, tx *Tx, u *server.User, deviceID, family string, parent []byte) (*server.Session, error) {
 	p := &server.Principal{UserID: u.ID, Username: u.Username, Role: u.Role, AreaID: u.AreaID, AreaPath: u.AreaPath, DeviceID: deviceID}
 	access, ttl, err := s.tokens.Issue(p)
 	if err != nil {
@@ -169,8 +210,8 @@ func (s *AuthService) newSession(ctx context.Context, tx *Tx, u *server.User, de
 	rand.Read(raw)
 	refresh := base64.RawURLEncoding.EncodeToString(raw)
 	hash := sha256.Sum256([]byte(refresh))
-	if _, err := tx.ExecContext(ctx, `INSERT INTO refresh_tokens (hash, family, device_id, user_id, created_at, expires_at)
-		VALUES (?, ?, ?, ?, ?, ?)`, hash[:], family, deviceID, u.ID, ms(tx.now), ms(tx.now.Add(s.RefreshTTL))); err != nil {
+	if _, err := tx.ExecContext(ctx, `INSERT INTO refresh_tokens (hash, family, device_id, user_id, created_at, expires_at, parent)
+		VALUES (?, ?, ?, ?, ?, ?, ?)`, hash[:], family, deviceID, u.ID, ms(tx.now), ms(tx.now.Add(s.RefreshTTL)), parent); err != nil {
 		return nil, fmt.Errorf("store refresh token: %w", err)
 	}
 	return &server.Session{AccessToken: access, RefreshToken: refresh, ExpiresIn: int(ttl.Seconds()), User: u}, nil
@@ -199,24 +240,37 @@ func (s *AuthService) Refresh(ctx context.Context, refreshToken, deviceID string
 	} else if err != nil {
 		return nil, fmt.Errorf("find refresh token: %w", err)
 	}
+	// Reuse is judged before the device: a replay under another device id
+	// is still a replay.
+	if used.Valid && !revoked.Valid {
+		lost, err := lostReply(ctx, tx, hash[:], dev == deviceID, used.Int64)
+		if err != nil {
+			return nil, err
+		}
+		if !lost {
+			// A rotated token came back: someone holds a copy. Revoke the
+			// family so neither the thief nor the device can go on
+			// without a login.
+			if err := revokeTokens(ctx, tx, `family = ?`, family); err != nil {
+				return nil, err
+			}
+			if err := tx.Commit(); err != nil {
+				return nil, err
+			}
+			return nil, server.Errorf(server.ETOKENREUSED, "refresh token reused: the device's sessions were revoked, log in again")
+		}
+		// The device never got the successor: retire it and issue another.
+		if err := revokeTokens(ctx, tx, `parent = ?`, hash[:]); err != nil {
+			return nil, err
+		}
+	}
 	if dev != deviceID {
 		return nil, errBadRefresh
 	}
 	if err := checkDevice(ctx, tx, dev); err != nil {
 		return nil, err
 	}
-	switch {
-	case used.Valid && !revoked.Valid:
-		// A rotated token came back: someone holds a copy. Revoke the family
-		// so neither the thief nor the device can go on without a login.
-		if err := revokeTokens(ctx, tx, `family = ?`, family); err != nil {
-			return nil, err
-		}
-		if err := tx.Commit(); err != nil {
-			return nil, err
-		}
-		return nil, server.Errorf(server.ETOKENREUSED, "refresh token reused: the device's sessions were revoked, log in again")
-	case revoked.Valid || expires <= ms(tx.now):
+	if revoked.Valid || expires <= ms(tx.now) {
 		return nil, errBadRefresh
 	}
 	u, _, err := findUserBy(ctx, tx, "id", userID)
@@ -226,14 +280,33 @@ func (s *AuthService) Refresh(ctx context.Context, refreshToken, deviceID string
 	if u.Disabled {
 		return nil, server.Errorf(server.EUNAUTHORIZED, "account disabled")
 	}
-	if _, err := tx.ExecContext(ctx, `UPDATE refresh_tokens SET used_at = ? WHERE hash = ?`, ms(tx.now), hash[:]); err != nil {
-		return nil, err
+	if !used.Valid {
+		if _, err := tx.ExecContext(ctx, `UPDATE refresh_tokens SET used_at = ? WHERE hash = ?`, ms(tx.now), hash[:]); err != nil {
+			return nil, err
+		}
 	}
-	sess, err := s.newSession(ctx, tx, u, dev, family)
+	sess, err := s.newSession(ctx, tx, u, dev, family, hash[:])
 	if err != nil {
 		return nil, err
 	}
 	return sess, tx.Commit()
+}
+
+// lostReply reports whether the replay of a used refresh token is the
+// device retrying after losing the reply of its rotation: the same device,
+// within RefreshReplayGrace of the rotation, and every token that rotation
+// (or an earlier retry) issued still unused. A token without a recorded
+// successor (rotated before lineage was kept) never qualifies.
+func lostReply(ctx context.Context, tx *Tx, hash []byte, sameDevice bool, usedAt int64) (bool, error) {
+	if !sameDevice || ms(tx.now)-usedAt > RefreshReplayGrace.Milliseconds() {
+		return false, nil
+	}
+	var children, usedChildren int
+	if err := tx.QueryRowContext(ctx, `SELECT count(*), count(used_at) FROM refresh_tokens WHERE parent = ?`, hash).
+		Scan(&children, &usedChildren); err != nil {
+		return false, fmt.Errorf("find successor token: %w", err)
+	}
+	return children > 0 && usedChildren == 0, nil
 }
 
 func revokeTokens(ctx context.Context, tx *Tx, where string, arg any) error {
@@ -297,13 +370,22 @@ func (s *AuthService) RevokeDevice(ctx context.Context, deviceID string) error {
 	} else if err != nil {
 		return fmt.Errorf("find device: %w", err)
 	}
-	if _, err := tx.ExecContext(ctx, `UPDATE devices SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL`, ms(tx.now), deviceID); err != nil {
-		return err
-	}
-	if err := revokeTokens(ctx, tx, `device_id = ?`, deviceID); err != nil {
+	if err := revokeDevice(ctx, tx, deviceID); err != nil {
 		return err
 	}
 	return tx.Commit()
+}
+
+// revokeDevice marks the device revoked and revokes its refresh tokens.
+func revokeDevice(ctx context.Context, tx *Tx, deviceID string) error {
+	res, err := tx.ExecContext(ctx, `UPDATE devices SET revoked_at = coalesce(revoked_at, ?) WHERE id = ?`, ms(tx.now), deviceID)
+	if err != nil {
+		return fmt.Errorf("revoke device: %w", err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return server.Errorf(server.ENOTFOUND, "device %s not found", deviceID)
+	}
+	return revokeTokens(ctx, tx, `device_id = ?`, deviceID)
 }
 
 // Authenticate implements server.AuthService. Besides the signature it

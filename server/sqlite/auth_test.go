@@ -2,6 +2,7 @@ package sqlite_test
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -82,17 +83,49 @@ func TestLogin(t *testing.T) {
 		_, err := a.Login(ctx, server.Login{Username: "worker-1-1-2", Password: fixtures.DemoPassword, DeviceID: "phone-worker-111"})
 		wantCode(t, err, server.ECONFLICT)
 	})
-	t.Run("RateLimitedPerAccount", func(t *testing.T) {
+	t.Run("RateLimitedPerAccountAndAddress", func(t *testing.T) {
 		for i := 0; i < sqlite.MaxLoginFailures; i++ {
 			_, err := a.Login(ctx, server.Login{Username: "village-1-1", Password: "guess", DeviceID: "phone-village-11", RemoteAddr: "10.0.0.9"})
 			wantCode(t, err, server.EUNAUTHORIZED)
 		}
-		// Even the right password is refused while the account is blocked,
-		// from another address too.
-		_, err := a.Login(ctx, server.Login{Username: "village-1-1", Password: fixtures.DemoPassword, DeviceID: "phone-village-11", RemoteAddr: "10.0.0.10"})
+		// Even the right password is refused from that address while the
+		// account is blocked there...
+		_, err := a.Login(ctx, server.Login{Username: "village-1-1", Password: fixtures.DemoPassword, DeviceID: "phone-village-11", RemoteAddr: "10.0.0.9"})
 		wantCode(t, err, server.ERATELIMITED)
-		if ra := err.(*server.Error).Details["retry_after"].(int); ra <= 0 {
-			t.Fatalf("got retry_after %d, want > 0", ra)
+		if ra := err.(*server.Error).Details["retry_after"].(int); ra <= 0 || ra > int(sqlite.LoginFailureWindow.Seconds())+1 {
+			t.Fatalf("got retry_after %d, want 1..%d", ra, int(sqlite.LoginFailureWindow.Seconds())+1)
+		}
+		// ...but the owner at another address is not locked out by them.
+		if _, err := a.Login(ctx, server.Login{Username: "village-1-1", Password: fixtures.DemoPassword, DeviceID: "phone-village-11", RemoteAddr: "10.0.0.10"}); err != nil {
+			t.Fatalf("owner at another address: got %v, want a session", err)
+		}
+	})
+	t.Run("RateLimitedIPv6Per64", func(t *testing.T) {
+		for i := 1; i <= sqlite.MaxLoginFailures; i++ {
+			_, err := a.Login(ctx, server.Login{Username: "worker-1-2-1", Password: "guess", DeviceID: "phone-worker-121", RemoteAddr: fmt.Sprintf("2001:db8:5:7::%x", i)})
+			wantCode(t, err, server.EUNAUTHORIZED)
+		}
+		_, err := a.Login(ctx, server.Login{Username: "worker-1-2-1", Password: fixtures.DemoPassword, DeviceID: "phone-worker-121", RemoteAddr: "2001:db8:5:7:ffff::1"})
+		wantCode(t, err, server.ERATELIMITED)
+		if _, err := a.Login(ctx, server.Login{Username: "worker-1-2-1", Password: fixtures.DemoPassword, DeviceID: "phone-worker-121", RemoteAddr: "2001:db8:5:8::1"}); err != nil {
+			t.Fatalf("another /64: got %v, want a session", err)
+		}
+	})
+	t.Run("RateLimitedPerAccountCeiling", func(t *testing.T) {
+		// Distributed guessing: fewer than MaxLoginFailures from each of
+		// many addresses. Once the account's ceiling is reached it is
+		// blocked from every address.
+		per := sqlite.MaxLoginFailures - 1
+		for i := 0; i < sqlite.MaxAccountFailures; i++ {
+			addr := fmt.Sprintf("198.51.100.%d", i/per)
+			_, err := a.Login(ctx, server.Login{Username: "worker-1-3-1", Password: "guess", DeviceID: "phone-worker-131", RemoteAddr: addr})
+			wantCode(t, err, server.EUNAUTHORIZED)
+		}
+		_, err := a.Login(ctx, server.Login{Username: "worker-1-3-1", Password: fixtures.DemoPassword, DeviceID: "phone-worker-131", RemoteAddr: "203.0.113.50"})
+		wantCode(t, err, server.ERATELIMITED)
+		// Other accounts are not affected.
+		if _, err := a.Login(ctx, server.Login{Username: "worker-1-3-2", Password: fixtures.DemoPassword, DeviceID: "phone-worker-132", RemoteAddr: "203.0.113.50"}); err != nil {
+			t.Fatalf("another account: got %v", err)
 		}
 	})
 	t.Run("RateLimitedPerAddress", func(t *testing.T) {
@@ -112,23 +145,71 @@ func TestRefresh(t *testing.T) {
 	db := MustDemoDB(t)
 	a := mustAuth(t, db)
 
-	t.Run("RotatesAndReuseRevokesFamily", func(t *testing.T) {
-		s1 := login(t, a, "worker-1-1-1", "phone-worker-111")
-		s2, err := a.Refresh(ctx, s1.RefreshToken, "phone-worker-111")
+	refresh := func(tb testing.TB, s *server.Session, device string) *server.Session {
+		tb.Helper()
+		next, err := a.Refresh(ctx, s.RefreshToken, device)
 		if err != nil {
-			t.Fatal(err)
+			tb.Fatalf("refresh: %v", err)
 		}
-		if s2.RefreshToken == s1.RefreshToken || s2.AccessToken == "" {
-			t.Fatal("refresh did not rotate the token")
+		if next.RefreshToken == s.RefreshToken || next.AccessToken == "" {
+			tb.Fatal("refresh did not rotate the token")
 		}
-		// The old token comes back (a stolen copy): refused, and the chain
-		// including the new token is revoked.
-		_, err = a.Refresh(ctx, s1.RefreshToken, "phone-worker-111")
+		return next
+	}
+	t.Run("ReuseAfterSuccessorUsedRevokesFamily", func(t *testing.T) {
+		s1 := login(t, a, "worker-1-1-1", "phone-worker-111")
+		s2 := refresh(t, s1, "phone-worker-111")
+		s3 := refresh(t, s2, "phone-worker-111")
+		// The first token comes back after its successor was used: a
+		// stolen copy. Refused, and the chain including s3 is revoked.
+		_, err := a.Refresh(ctx, s1.RefreshToken, "phone-worker-111")
 		wantCode(t, err, server.ETOKENREUSED)
-		_, err = a.Refresh(ctx, s2.RefreshToken, "phone-worker-111")
+		_, err = a.Refresh(ctx, s3.RefreshToken, "phone-worker-111")
 		wantCode(t, err, server.EUNAUTHORIZED)
 		// A new login works.
 		login(t, a, "worker-1-1-1", "phone-worker-111")
+	})
+	t.Run("LostReplyReplayWithinGrace", func(t *testing.T) {
+		s1 := login(t, a, "worker-1-1-2", "phone-worker-112")
+		lost := refresh(t, s1, "phone-worker-112") // the reply never reaches the phone
+		db.Now = func() time.Time { return time.Now().Add(sqlite.RefreshReplayGrace - 5*time.Second) }
+		defer func() { db.Now = time.Now }()
+		retry := refresh(t, s1, "phone-worker-112")
+		if retry.RefreshToken == lost.RefreshToken {
+			t.Fatal("the retry got the lost token again")
+		}
+		if _, err := a.Authenticate(ctx, retry.AccessToken); err != nil {
+			t.Fatalf("access token of the retry: %v", err)
+		}
+		// A second lost reply is forgiven too.
+		retry2 := refresh(t, s1, "phone-worker-112")
+		// The tokens of the lost replies no longer work...
+		for _, s := range []*server.Session{lost, retry} {
+			_, err := a.Refresh(ctx, s.RefreshToken, "phone-worker-112")
+			wantCode(t, err, server.EUNAUTHORIZED)
+		}
+		// ...and that refusal did not end the session: the chain goes on.
+		refresh(t, retry2, "phone-worker-112")
+	})
+	t.Run("ReuseAfterGraceRevokesFamily", func(t *testing.T) {
+		s1 := login(t, a, "worker-1-2-1", "phone-worker-121")
+		s2 := refresh(t, s1, "phone-worker-121")
+		db.Now = func() time.Time { return time.Now().Add(sqlite.RefreshReplayGrace + time.Second) }
+		defer func() { db.Now = time.Now }()
+		_, err := a.Refresh(ctx, s1.RefreshToken, "phone-worker-121")
+		wantCode(t, err, server.ETOKENREUSED)
+		_, err = a.Refresh(ctx, s2.RefreshToken, "phone-worker-121")
+		wantCode(t, err, server.EUNAUTHORIZED)
+	})
+	t.Run("ReuseFromOtherDeviceRevokesFamily", func(t *testing.T) {
+		s1 := login(t, a, "worker-1-2-2", "phone-worker-122")
+		s2 := refresh(t, s1, "phone-worker-122")
+		// Within the grace time, but under another device id: a replay,
+		// not a lost reply.
+		_, err := a.Refresh(ctx, s1.RefreshToken, "phone-thief-0001")
+		wantCode(t, err, server.ETOKENREUSED)
+		_, err = a.Refresh(ctx, s2.RefreshToken, "phone-worker-122")
+		wantCode(t, err, server.EUNAUTHORIZED)
 	})
 	t.Run("ErrWrongDevice", func(t *testing.T) {
 		s := login(t, a, "worker-1-1-2", "phone-worker-112")
@@ -189,58 +270,5 @@ func TestRevokeDevice(t *testing.T) {
 		wantCode(t, err, server.EDEVICEREVOKE)
 		// The worker's new phone works.
 		login(t, a, "worker-1-1-1", "phone-worker-111-new")
-	})
-}
-
-func TestImport(t *testing.T) {
-	ctx := context.Background()
-	t.Run("DemoCounty", func(t *testing.T) {
-		db := MustDemoDB(t)
-		for table, want := range map[string]int{"areas": 20, "users": 18, "checklists": 9, "policies": 1, "docs": 52} {
-			if n, _ := sqlite.CountRows(ctx, db, table); n != want {
-				t.Errorf("%s: got %d rows, want %d", table, n, want)
-			}
-		}
-		sub, err := sqlite.NewAreaService(db).Subtree(ctx, "330399101201")
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(sub) != 4 || sub[0].ID != "330399101201" || sub[0].Level != server.LevelVillage {
-			t.Fatalf("got subtree %v, want the village and its 3 grids", sub)
-		}
-	})
-	t.Run("ErrNothingHalfApplied", func(t *testing.T) {
-		db := MustOpenDB(t)
-		d, _ := fixtures.DemoCounty()
-		d.Users = append(d.Users, server.DatasetUser{Username: "ghost", Name: "幽灵", Role: server.RoleGridWorker, Area: "no-such-area", Password: "demo-password"})
-		_, err := sqlite.NewImportService(db, nil).Import(ctx, d)
-		wantCode(t, err, server.ENOTFOUND)
-		for _, table := range []string{"areas", "users", "checklists"} {
-			if n, _ := sqlite.CountRows(ctx, db, table); n != 0 {
-				t.Errorf("%s: %d rows left by a failed import, want 0", table, n)
-			}
-		}
-	})
-	t.Run("ErrInvalidLines", func(t *testing.T) {
-		for name, edit := range map[string]func(*server.Dataset){
-			"GridUnderCounty": func(d *server.Dataset) { d.Areas[1].Level = server.LevelGrid },
-			"BadAreaID":       func(d *server.Dataset) { d.Areas[0].ID = "33/0399" },
-			"BadRole":         func(d *server.Dataset) { d.Users[0].Role = "mayor" },
-			"ShortPassword":   func(d *server.Dataset) { d.Users[0].Password = "short" },
-			"DuplicateUser":   func(d *server.Dataset) { d.Users = append(d.Users, d.Users[0]) },
-			"ChecklistNoItem": func(d *server.Dataset) { d.Checklists[0].Items = nil },
-			"BadSeverity":     func(d *server.Dataset) { d.Checklists[0].Items[0].Severity = "catastrophic" },
-		} {
-			t.Run(name, func(t *testing.T) {
-				db := MustOpenDB(t)
-				d, _ := fixtures.DemoCounty()
-				edit(d)
-				if _, err := sqlite.NewImportService(db, nil).Import(ctx, d); err == nil {
-					t.Fatal("got nil, want an error")
-				} else if c := server.ErrorCode(err); c != server.EINVALID && c != server.ECONFLICT {
-					t.Fatalf("got %v, want EINVALID or ECONFLICT", err)
-				}
-			})
-		}
 	})
 }

@@ -32,7 +32,6 @@ const BusyTimeout = 5 * time.Second
 
 // DB is an open gridsync database.
 type DB struct {
-	path  string
 	write *sql.DB
 	read  *sql.DB
 	// Now is the clock of every timestamp the database layer writes; tests
@@ -43,7 +42,7 @@ type DB struct {
 // Open opens (creating if needed) the database file at path and applies
 // pending migrations.
 func Open(ctx context.Context, path string) (*DB, error) {
-	db := &DB{path: path, Now: time.Now}
+	db := &DB{Now: time.Now}
 	var err error
 	if db.write, err = sql.Open("sqlite", dsn(path, true)); err != nil {
 		return nil, fmt.Errorf("open %s: %w", path, err)
@@ -77,9 +76,6 @@ func dsn(path string, writer bool) string {
 	}
 	return "file:" + path + "?" + q.Encode()
 }
-
-// Path is the database file.
-func (db *DB) Path() string { return db.path }
 
 // Close checkpoints the WAL into the main file and closes both pools, so a
 // clean shutdown leaves a single self-contained database file.

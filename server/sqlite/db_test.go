@@ -3,11 +3,13 @@ package sqlite_test
 import (
 	"context"
 	"io"
+	"io/fs"
 	"log/slog"
 	"path/filepath"
 	"testing"
 
 	"github.com/gridsync/gridsync/fixtures"
+	"github.com/gridsync/gridsync/migrations"
 	"github.com/gridsync/gridsync/server/sqlite"
 	"github.com/gridsync/gridsync/syncproto"
 )
@@ -58,9 +60,13 @@ func TestMigrate(t *testing.T) {
 	if res, err := db.IntegrityCheck(ctx); err != nil || res != "ok" {
 		t.Fatalf("integrity_check: got %q, %v; want ok", res, err)
 	}
+	files, err := fs.Glob(migrations.FS, "*.sql")
+	if err != nil {
+		t.Fatal(err)
+	}
 	n := migrationCount(t, db)
-	if n == 0 {
-		t.Fatal("no migration recorded")
+	if n != len(files) || n == 0 {
+		t.Fatalf("got %d migrations recorded, want one per embedded file (%d)", n, len(files))
 	}
 	if err := db.Close(); err != nil {
 		t.Fatal(err)

@@ -127,7 +127,7 @@ func NewSyncService(ctx context.Context, db *DB, schema *syncproto.Schema, log *
 		return nil, fmt.Errorf("load log head: %w", err)
 	}
 	go s.writer()
-	go s.toucher()
+	go s.toucher(s.touches)
 	return s, nil
 }
 
@@ -164,15 +164,15 @@ func (s *SyncService) notePull(device string) {
 
 // toucher writes pull contacts into devices.last_sync_at, a batch per
 // transaction.
-func (s *SyncService) toucher() {
+func (s *SyncService) toucher(touches <-chan touch) {
 	defer close(s.touchDone)
-	for t := range s.touches {
+	for t := range touches {
 		batch := map[string]int64{t.device: t.at}
 		timer := time.NewTimer(touchBatch)
 	gather:
 		for {
 			select {
-			case t, ok := <-s.touches:
+			case t, ok := <-touches:
 				if !ok {
 					break gather
 				}

@@ -111,7 +111,7 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
 	if device == "" {
 		device = "web-" + randomHex(12)
 	}
-	login := server.Login{Username: d.Username, Password: r.PostFormValue("password"), DeviceID: device, RemoteAddr: remoteHost(r)}
+	login := server.Login{Username: d.Username, Password: r.PostFormValue("password"), DeviceID: device, RemoteAddr: clientAddr(r)}
 	sess, err := h.svc.Auth.Login(r.Context(), login)
 	if code := server.ErrorCode(err); code == server.ECONFLICT || code == server.EDEVICEREVOKE {
 		// The browser's device belongs to another user (a shared station
@@ -159,7 +159,13 @@ func (h *Handler) logout(w http.ResponseWriter, r *request) error {
 	return nil
 }
 
-func remoteHost(r *http.Request) string {
+// clientAddr is the address the API's login limit uses too (set by
+// server/http, honouring only trusted proxies); the TCP peer when the
+// handler runs without it.
+func clientAddr(r *http.Request) string {
+	if a := server.ClientAddrFrom(r.Context()); a != "" {
+		return a
+	}
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
 		return r.RemoteAddr

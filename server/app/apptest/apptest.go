@@ -11,6 +11,10 @@ import (
 	"github.com/gridsync/gridsync/server/app"
 )
 
+// StartTimeout bounds the server's start (migrations, demo import) on a
+// loaded machine.
+const StartTimeout = 60 * time.Second
+
 // Server is a running gridsyncd.
 type Server struct {
 	*app.Main
@@ -49,19 +53,14 @@ func (s *Server) start(addr string) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- m.Run(ctx) }()
-	deadline := time.Now().Add(30 * time.Second)
-	for m.Addr() == "" {
-		select {
-		case err := <-done:
-			cancel()
-			s.tb.Fatalf("server stopped: %v", err)
-		default:
-		}
-		if time.Now().After(deadline) {
-			cancel()
-			s.tb.Fatal("server did not start")
-		}
-		time.Sleep(5 * time.Millisecond)
+	select {
+	case <-m.Ready():
+	case err := <-done:
+		cancel()
+		s.tb.Fatalf("server stopped: %v", err)
+	case <-time.After(StartTimeout):
+		cancel()
+		s.tb.Fatal("server did not start")
 	}
 	s.Main, s.cancel, s.done = m, cancel, done
 }
