@@ -20,7 +20,7 @@ import (
 
 	"github.com/gridsync/gridsync/server"
 	"github.com/gridsync/gridsync/server/blob"
-	"github.com/gridsync/gridsync/server/exif"
+	"github.com/gridsync/gridsync/internal/exif"
 )
 
 // Tuning of the photo service.

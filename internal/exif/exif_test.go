@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gridsync/gridsync/server/exif"
-	"github.com/gridsync/gridsync/server/exif/exiftest"
+	"github.com/gridsync/gridsync/internal/exif"
+	"github.com/gridsync/gridsync/internal/exif/exiftest"
 )
 
 var shanghai = time.FixedZone("CST", 8*3600)
