@@ -82,8 +82,10 @@ type AttachOptions struct {
 	// upright by its EXIF orientation, scaled to fit, and re-encoded as a
 	// JPEG that keeps the original's EXIF block (capture time, GPS) with
 	// the orientation set to upright. The downscaled file is then the
-	// evidence: its hash is the photo's. A photo within MaxEdge, and HEIC
-	// (which pure Go cannot decode), is kept byte for byte.
+	// evidence: its hash is the photo's. A photo within MaxEdge, HEIC
+	// (which pure Go cannot decode) and a photo that does not decode here
+	// (a canvas over MaxPixels, a JPEG feature Go lacks) are kept byte for
+	// byte.
 	MaxEdge int
 	// Quality is the JPEG quality of a downscaled photo, 1..100; 0 means
 	// DefaultJPEGQuality.

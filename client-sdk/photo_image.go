@@ -99,14 +99,14 @@ func preparePhoto(path string, opt AttachOptions) (*prepared, error) {
 
 // downscale returns the photo turned upright and scaled to fit maxEdge as
 // a JPEG with the original's EXIF block (orientation reset to upright), or
-// nil when the photo already fits and is kept as it is.
+// nil when the photo is kept as it is: it already fits, or it cannot be
+// decoded here (a canvas over MaxPixels, which may be a decompression bomb,
+// or a JPEG feature the Go decoder lacks). Downscaling saves bytes; a
+// photo it cannot handle is still evidence.
 func downscale(data []byte, maxEdge, quality int) ([]byte, error) {
 	cfg, _, err := image.DecodeConfig(bytes.NewReader(data))
-	if err != nil {
-		return nil, reject(CodeUnsupportedPhoto, "the photo does not decode: %v", err)
-	}
-	if cfg.Width <= 0 || cfg.Height <= 0 || int64(cfg.Width)*int64(cfg.Height) > MaxPixels {
-		return nil, reject(syncproto.CodeTooLarge, "the photo's canvas of %d×%d is over %d pixels", cfg.Width, cfg.Height, MaxPixels)
+	if err != nil || cfg.Width <= 0 || cfg.Height <= 0 || int64(cfg.Width)*int64(cfg.Height) > MaxPixels {
+		return nil, nil
 	}
 	// Turning a picture by 90° swaps its sides but not its longer one, so
 	// the stored size decides.
@@ -128,7 +128,7 @@ func downscale(data []byte, maxEdge, quality int) ([]byte, error) {
 	}
 	src, _, err := image.Decode(bytes.NewReader(data))
 	if err != nil {
-		return nil, reject(CodeUnsupportedPhoto, "the photo does not decode: %v", err)
+		return nil, nil
 	}
 	w, h := fit(cfg.Width, cfg.Height, maxEdge)
 	// Scale onto white: transparent PNG areas become white (JPEG has no

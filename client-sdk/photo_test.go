@@ -36,8 +36,9 @@ func cameraPhoto(tb testing.TB, dir, name string, size, seed int) (string, []byt
 	o := exiftest.Options{TakenAt: time.Now().Format("2006:01:02 15:04:05"), Offset: time.Now().Format("-07:00"),
 		GPS: true, Lat: siteG01Lat, Lng: siteG01Lng, Seed: seed}
 	if size > 0 {
-		// Noise costs about 2 bytes a pixel in JPEG: like a real photo.
-		px := size / 2
+		// Noise does not compress: like a real photo's detail, it costs
+		// about 0.68 bytes a pixel at the builder's quality.
+		px := size * 100 / 68
 		o.Noise, o.Width = true, 4*int(sqrtInt(px/12))
 		o.Height = px / o.Width
 	}

@@ -535,6 +535,11 @@ func (u *uploadRun) patch(ctx context.Context, p *queued) (done bool, err error)
 		return false, err
 	}
 	defer f.Close()
+	if fi, err := f.Stat(); err != nil {
+		return false, err
+	} else if fi.Size() != p.size {
+		return false, &localRefusal{CodeHashMismatch, fmt.Sprintf("the local copy changed on the device: %d bytes, the photo %d", fi.Size(), p.size)}
+	}
 	from := p.uploaded
 	body := func() *io.SectionReader { return io.NewSectionReader(f, from, p.size-from) }
 	reply, err := c.tus(ctx, http.MethodPatch, p.url, map[string]string{"Content-Type": "application/offset+octet-stream",
