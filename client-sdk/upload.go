@@ -40,8 +40,10 @@ type PhotoReport struct {
 	// Refused counts photos the server refused in this run (PendingPhotos
 	// shows why; the local copies are kept).
 	Refused int
-	// BytesSent counts photo bytes sent (PATCH bodies), resent ones
-	// included.
+	// BytesSent counts photo bytes handed to the network (PATCH bodies),
+	// resent ones included. Bytes still in the device's socket buffers
+	// when a link drops count too although they never left; the server's
+	// offsets (Photo.Uploaded) say what arrived.
 	BytesSent int64
 	// Pending counts photos still to be stored after the run: waiting for
 	// their record to be accepted, queued, backing off, or received.
