@@ -385,3 +385,58 @@ func TestPhotoRefRejected(t *testing.T) {
 		t.Fatalf("sync %+v photos %+v", rep, rep.Photos)
 	}
 }
+
+// The server forgets an upload (its record expires 7 days after the last
+// progress, or after the photo was stored). The device finds out what
+// happened: a photo the server stored is confirmed from the document's
+// photos without a byte sent; one it does not have (listed as missing) is
+// uploaded again from the start.
+func TestPhotoUploadGone(t *testing.T) {
+	srv := apptest.Start(t)
+	worker := loginDevice(t, srv, "worker-1-1-1")
+	worker.sync()
+	forget := func(sha string, uploaded int64) {
+		t.Helper()
+		if _, err := worker.w.Exec(`UPDATE photos SET upload_url = ?, uploaded = ?, state = ? WHERE sha256 = ?`,
+			srv.URL()+"/v1/uploads/0123456789abcdef0123456789abcdef", uploaded, PhotoUploading, sha); err != nil {
+			t.Fatal(err)
+		}
+	}
+	dir := t.TempDir()
+
+	t.Run("Stored", func(t *testing.T) {
+		hz := worker.reportedHazard("室内停放电动车")
+		path, _ := cameraPhoto(t, dir, "IMG_1200.jpg", 0, 1200)
+		sha := worker.attach("hazards", hz, "photos", path, AttachOptions{})
+		worker.crashAt("photo-patch") // stored on the server, not confirmed here
+		if _, err := worker.Sync(context.Background()); !errors.Is(err, errCrash) {
+			t.Fatal(err)
+		}
+		uploads := serverCount(t, srv, `SELECT count(*) FROM uploads WHERE sha256 = ?`, sha)
+		forget(sha, worker.photo(sha).Size)
+		rep := worker.upload(UploadOptions{})
+		if rep.Stored != 1 || rep.BytesSent != 0 || worker.photo(sha).State != PhotoStored {
+			t.Fatalf("run %+v photo %+v", rep, worker.photo(sha))
+		}
+		if n := serverCount(t, srv, `SELECT count(*) FROM uploads WHERE sha256 = ?`, sha); n != uploads {
+			t.Fatalf("%d uploads on the server, want %d: no new upload", n, uploads)
+		}
+	})
+	t.Run("NotStored", func(t *testing.T) {
+		hz := worker.reportedHazard("厨房未装燃气报警器")
+		path, original := cameraPhoto(t, dir, "IMG_1201.jpg", 0, 1201)
+		sha := worker.attach("hazards", hz, "photos", path, AttachOptions{})
+		worker.opt.PhotosUnmeteredOnly = true
+		worker.reopen()
+		if rep := worker.sync(); !rep.Photos.Metered {
+			t.Fatalf("photos %+v", rep.Photos)
+		}
+		forget(sha, 1000) // a partial upload that expired
+		worker.opt.PhotosUnmeteredOnly = false
+		worker.reopen()
+		rep := worker.upload(UploadOptions{})
+		if rep.Stored != 1 || rep.BytesSent != int64(len(original)) {
+			t.Fatalf("run %+v", rep)
+		}
+	})
+}
