@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -191,33 +192,32 @@ func (c *Client) AttachPhoto(collection, docID, field, path string, opt AttachOp
 	if f.Kind == syncproto.KindLWW {
 		ch = Change{Set: map[string]any{field: ph.sha}}
 	}
-	existed := false
 	err = c.write(collection, docID, changeOp(docID, ch), func(tx *sql.Tx) error {
-		res, err := tx.Exec(`INSERT INTO photos (sha256, size, mime, filename, state, created_at) VALUES (?, ?, ?, ?, ?, ?)
-			ON CONFLICT (sha256) DO NOTHING`, ph.sha, ph.size, ph.mime, ph.filename, PhotoWaitingRef, c.opt.Now().UnixMilli())
-		if err != nil {
+		if _, err := tx.Exec(`INSERT INTO photos (sha256, size, mime, filename, state, created_at) VALUES (?, ?, ?, ?, ?, ?)
+			ON CONFLICT (sha256) DO NOTHING`, ph.sha, ph.size, ph.mime, ph.filename, PhotoWaitingRef, c.opt.Now().UnixMilli()); err != nil {
 			return fmt.Errorf("queue photo: %w", err)
 		}
-		n, err := res.RowsAffected()
-		existed = n == 0
-		return err
+		return nil
 	})
+	c.dropUnneededCopy(ph.sha)
 	if err != nil {
-		if !existed {
-			os.Remove(c.photoPath(ph.sha))
-		}
 		return "", err
-	}
-	// The same bytes were attached before and the server already has them:
-	// the new reference needs no upload, and the copy just made is not kept.
-	var state string
-	if err := c.r.QueryRow(`SELECT state FROM photos WHERE sha256 = ?`, ph.sha).Scan(&state); err != nil {
-		return "", err
-	}
-	if state == PhotoStored {
-		os.Remove(c.photoPath(ph.sha))
 	}
 	return ph.sha, nil
+}
+
+// dropUnneededCopy removes the copy just written when no unsent photo
+// needs it: its queueing failed, or the same bytes were attached before
+// and the server already has them (the new reference needs no upload).
+// A copy an earlier attachment still needs is the same bytes: it stays.
+// The caller holds photoMu.
+func (c *Client) dropUnneededCopy(sha string) {
+	var state string
+	err := c.r.QueryRow(`SELECT state FROM photos WHERE sha256 = ?`, sha).Scan(&state)
+	if errors.Is(err, sql.ErrNoRows) || err == nil && state == PhotoStored {
+		os.Remove(c.photoPath(sha))
+	}
+	// On a read error the copy stays; Open's sweep removes it if unneeded.
 }
 
 // keepCopy writes the prepared photo into the SDK's folder under its hash:
@@ -295,7 +295,7 @@ func (c *Client) sweepPhotos() error {
 	for _, e := range entries {
 		if !keep[e.Name()] {
 			if err := os.Remove(filepath.Join(c.photoDir, e.Name())); err != nil && !errors.Is(err, fs.ErrNotExist) {
-				c.log.Warn("photo folder: cannot remove a stale file", "name", e.Name(), "err", err)
+				c.log.Warn("photo folder: cannot remove a stale file", slog.String("name", e.Name()), slog.Any("err", err))
 			}
 		}
 	}
@@ -327,14 +327,22 @@ func photoValues(col *syncproto.Collection, op *syncproto.Op) map[string][]strin
 // hash gets into a document (AttachPhoto, or a Create or Update naming an
 // attached photo again), the photo uploads once such an op is accepted.
 func linkPhotos(tx *sql.Tx, col *syncproto.Collection, op *syncproto.Op) error {
+	linked := false
 	for field, shas := range photoValues(col, op) {
 		for _, sha := range shas {
-			if _, err := tx.Exec(`INSERT INTO photo_refs (sha256, seq, collection, doc_id, field, priority, state)
+			res, err := tx.Exec(`INSERT INTO photo_refs (sha256, seq, collection, doc_id, field, priority, state)
 				SELECT sha256, ?, ?, ?, ?, ?, ? FROM photos WHERE sha256 = ? ON CONFLICT DO NOTHING`,
-				op.Seq, op.Collection, op.Doc, field, col.Priority, RefPending, sha); err != nil {
+				op.Seq, op.Collection, op.Doc, field, col.Priority, RefPending, sha)
+			if err != nil {
 				return fmt.Errorf("link photo %s: %w", sha, err)
 			}
+			if n, _ := res.RowsAffected(); n > 0 {
+				linked = true
+			}
 		}
+	}
+	if !linked {
+		return nil
 	}
 	return refreshPhotoStates(tx)
 }
