@@ -17,8 +17,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gridsync/gridsync/server/app/apptest"
 	"github.com/gridsync/gridsync/internal/exif/exiftest"
+	"github.com/gridsync/gridsync/server/app/apptest"
 	"github.com/gridsync/gridsync/syncproto"
 )
 
