@@ -192,10 +192,9 @@ type uploadRun struct {
 	c   *Client
 	rep *PhotoReport
 	// missing is GET /v1/photos/missing?scope=device, asked for at most
-	// once per run; missingFull means the list hit its limit, so a photo
-	// absent from it may still be missing.
-	missing     map[string]missingPhoto
-	missingFull bool
+	// once per run. A photo absent from it is confirmed by its document
+	// (the list may also have hit its limit).
+	missing map[string]missingPhoto
 }
 
 // Outcomes of a failed step, by what the uploader does next.
@@ -583,7 +582,6 @@ func (u *uploadRun) storedOnServer(ctx context.Context, p *queued) (bool, error)
 		for _, m := range list {
 			u.missing[m.SHA256] = m
 		}
-		u.missingFull = len(list) >= maxMissing
 	}
 	if _, listed := u.missing[p.sha]; listed {
 		return false, nil
