@@ -88,31 +88,40 @@ func (c *Client) retryable(err error, attempt int) (time.Duration, bool) {
 	return d/2 + rand.N(d/2+1), true
 }
 
-// attempt sends r once. With auth, it refreshes the access token first if
-// it has expired by the device clock, and once more if the server answers
-// 401 unauthorized (the token may have expired by the server's clock, or
-// the user's account changed).
-func (c *Client) attempt(ctx context.Context, r request) ([]byte, error) {
+// attempt sends r once (with auth, through authed).
+func (c *Client) attempt(ctx context.Context, r request) (body []byte, err error) {
 	if !r.auth {
 		return c.send(ctx, r, "")
 	}
+	err = c.authed(ctx, func(token string) (err error) {
+		body, err = c.send(ctx, r, token)
+		return err
+	})
+	return body, err
+}
+
+// authed runs one exchange, do, with the access token. It refreshes the
+// token first if it has expired by the device clock, and once more if the
+// server answers 401 unauthorized (the token may have expired by the
+// server's clock, or the user's account changed), then runs do again. An
+// answer that ends the session for good becomes ErrLoginRequired.
+func (c *Client) authed(ctx context.Context, do func(token string) error) error {
 	token, err := c.accessToken(ctx)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	body, err := c.send(ctx, r, token)
+	err = do(token)
 	var ae *APIError
 	if !errors.As(err, &ae) || ae.Code != codeUnauthorized {
-		return body, c.sessionEnded(err)
+		return c.sessionEnded(err)
 	}
 	if err := c.refreshToken(ctx, token); err != nil {
-		return nil, err
+		return err
 	}
 	if token, err = c.accessToken(ctx); err != nil {
-		return nil, err
+		return err
 	}
-	body, err = c.send(ctx, r, token)
-	return body, c.sessionEnded(err)
+	return c.sessionEnded(do(token))
 }
 
 // send performs one HTTP exchange and returns the body of a 2xx reply, or

@@ -18,7 +18,8 @@ const refreshMargin = 30 * time.Second
 // login of a file registers its device id with the server. Logging in as
 // another user than the file's previous one gives the file a new device id
 // and an empty replica (a device id belongs to one user), and is refused
-// with ErrOtherUser while the previous user's ops are unsynced or rejected.
+// with ErrOtherUser while the previous user's ops are unsynced or rejected
+// or their photos are not all stored (refused ones dismissed).
 // A wrong password is an *APIError matching ErrUnauthorized.
 func (c *Client) Login(ctx context.Context, username, password string) error {
 	c.syncMu.Lock()
@@ -28,12 +29,14 @@ func (c *Client) Login(ctx context.Context, username, password string) error {
 	fresh := prev != nil && prev.Username != username
 	if fresh {
 		var n int
-		err := c.r.QueryRowContext(ctx, `SELECT (SELECT count(*) FROM outbox WHERE server_seq IS NULL) + (SELECT count(*) FROM rejected)`).Scan(&n)
+		var photos int
+		err := c.r.QueryRowContext(ctx, `SELECT (SELECT count(*) FROM outbox WHERE server_seq IS NULL) + (SELECT count(*) FROM rejected),
+			(SELECT count(*) FROM photos WHERE state != ?)`, PhotoStored).Scan(&n, &photos)
 		if err != nil {
 			return err
 		}
-		if n > 0 {
-			return fmt.Errorf("%w: %s has %d unsynced or rejected ops on this device", ErrOtherUser, prev.Username, n)
+		if n > 0 || photos > 0 {
+			return fmt.Errorf("%w: %s has %d unsynced or rejected ops and %d unsent or refused photos on this device", ErrOtherUser, prev.Username, n, photos)
 		}
 		var err2 error
 		if device, err2 = newDeviceID(); err2 != nil {
@@ -51,7 +54,9 @@ func (c *Client) Login(ctx context.Context, username, password string) error {
 	}
 	err = c.update(func(tx *sql.Tx) error {
 		if fresh {
-			for _, q := range []string{`DELETE FROM docs`, `DELETE FROM snapshot_docs`, `DELETE FROM outbox`,
+			// The previous user's photos are all stored (checked above);
+			// their refs name seqs of the old device id.
+			for _, q := range []string{`DELETE FROM docs`, `DELETE FROM snapshot_docs`, `DELETE FROM outbox`, `DELETE FROM photo_refs`, `DELETE FROM photos`,
 				`DELETE FROM meta WHERE key IN ('cursor', 'snapshot_active', 'snapshot_next', 'snapshot_cursor', 'snapshot_bound')`} {
 				if _, err := tx.Exec(q); err != nil {
 					return err

@@ -72,7 +72,25 @@ type Options struct {
 	// PushBatch is the most ops per push; 0 or more than
 	// syncproto.MaxOpsPerPush means syncproto.MaxOpsPerPush.
 	PushBatch int
+	// UploadIdleTimeout ends a photo upload request that has sent or
+	// received nothing for this long (the bytes the server got are kept and
+	// the upload resumes); 0 means DefaultUploadIdleTimeout. A photo upload
+	// has no overall time limit: on a 2G link a large photo takes minutes.
+	UploadIdleTimeout time.Duration
+	// PhotosUnmeteredOnly holds photo uploads while the network is metered
+	// (mobile data): records still sync, photos wait for Wi-Fi. The SDK
+	// cannot tell the network type; the app supplies Unmetered.
+	PhotosUnmeteredOnly bool
+	// Unmetered reports whether the device's current network is unmetered
+	// (Android: !ConnectivityManager.isActiveNetworkMetered()). With
+	// PhotosUnmeteredOnly and no Unmetered, every network counts as
+	// metered.
+	Unmetered func() bool
 }
+
+// DefaultUploadIdleTimeout is the default of Options.UploadIdleTimeout. The
+// server ends a PATCH whose body stalls for 60 s too.
+const DefaultUploadIdleTimeout = 60 * time.Second
 
 func (o *Options) setDefaults() {
 	if o.Now == nil {
@@ -104,6 +122,9 @@ func (o *Options) setDefaults() {
 	}
 	if o.PushBatch <= 0 || o.PushBatch > syncproto.MaxOpsPerPush {
 		o.PushBatch = syncproto.MaxOpsPerPush
+	}
+	if o.UploadIdleTimeout <= 0 {
+		o.UploadIdleTimeout = DefaultUploadIdleTimeout
 	}
 }
 
@@ -137,8 +158,12 @@ type Client struct {
 	accessExp time.Time
 	refresh   string
 
-	syncMu sync.Mutex // one Sync at a time
-	authMu sync.Mutex // one token refresh at a time
+	syncMu   sync.Mutex // one Sync at a time
+	authMu   sync.Mutex // one token refresh at a time
+	uploadMu sync.Mutex // one photo upload run at a time; taken after syncMu
+	photoMu  sync.Mutex // guards the photo folder between a copy and its row
+
+	photoDir string // <file>.photos: local copies of photos not yet stored
 
 	// crashHook, when set by tests, runs after a reply was received and
 	// before it is committed locally; an error aborts there, as if the
@@ -147,10 +172,13 @@ type Client struct {
 }
 
 // Open opens (creating if needed) the device's file at path. A new file
-// gets a device id (a UUIDv7) that it keeps for its lifetime.
+// gets a device id (a UUIDv7) that it keeps for its lifetime. A file written
+// by an older version of the SDK is upgraded in place. Photos attached on
+// the device are kept in the folder path+".photos".
 func Open(path string, opt Options) (*Client, error) {
 	opt.setDefaults()
-	c := &Client{opt: opt, schema: opt.Schema, log: opt.Logger.With(slog.String("component", "gridsync-client"))}
+	c := &Client{opt: opt, schema: opt.Schema, log: opt.Logger.With(slog.String("component", "gridsync-client")),
+		photoDir: path + ".photos"}
 	if opt.ServerURL != "" {
 		u, err := url.Parse(strings.TrimRight(opt.ServerURL, "/"))
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
@@ -163,6 +191,10 @@ func Open(path string, opt Options) (*Client, error) {
 		return nil, err
 	}
 	if err := c.load(); err != nil {
+		c.Close()
+		return nil, err
+	}
+	if err := c.sweepPhotos(); err != nil {
 		c.Close()
 		return nil, err
 	}

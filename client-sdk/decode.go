@@ -3,6 +3,8 @@ package client
 import (
 	"encoding/json"
 	"net/http"
+	"net/url"
+	"strings"
 	"unicode/utf8"
 
 	"github.com/gridsync/gridsync/syncproto"
@@ -176,4 +178,156 @@ func decodeConflicts(data []byte) ([]Conflict, error) {
 		return nil, protocolError("conflicts reply: %v", err)
 	}
 	return r.Conflicts, nil
+}
+
+// tusReply is what the SDK reads of a successful tus response.
+type tusReply struct {
+	// offset is Upload-Offset (HEAD, PATCH), length Upload-Length (HEAD);
+	// -1 when the response has none.
+	offset, length int64
+	// location is the upload's URL (POST), resolved against the server URL.
+	location string
+}
+
+// maxDigits bounds the decimal headers read: 18 digits hold any photo size
+// without overflowing an int64.
+const maxDigits = 18
+
+// headerInt reads a non-negative decimal header, -1 if absent. Signs,
+// spaces and anything else are refused: strconv would take "+5".
+func headerInt(h http.Header, name string) (int64, error) {
+	v := h.Get(name)
+	if v == "" {
+		return -1, nil
+	}
+	if len(v) > maxDigits {
+		return 0, protocolError("%s has %d digits", name, len(v))
+	}
+	var n int64
+	for i := 0; i < len(v); i++ {
+		if v[i] < '0' || v[i] > '9' {
+			return 0, protocolError("%s %.20q is not a byte count", name, v)
+		}
+		n = n*10 + int64(v[i]-'0')
+	}
+	return n, nil
+}
+
+// decodeTusReply checks the headers of a 2xx reply to a tus request
+// (docs/PROTOCOL-photos.md): every reply says Tus-Resumable 1.0.0 (a
+// captive portal's "200 OK" does not), a POST gives the upload's Location
+// on the server's own origin (the access token is sent there), a HEAD its
+// offset within its length, a PATCH the new offset.
+func decodeTusReply(base *url.URL, method string, status int, h http.Header) (*tusReply, error) {
+	if v := h.Get("Tus-Resumable"); v != "1.0.0" {
+		return nil, protocolError("%s reply %d without Tus-Resumable 1.0.0 (got %.20q)", method, status, v)
+	}
+	r := &tusReply{offset: -1, length: -1}
+	var err error
+	if r.offset, err = headerInt(h, "Upload-Offset"); err != nil {
+		return nil, err
+	}
+	if r.length, err = headerInt(h, "Upload-Length"); err != nil {
+		return nil, err
+	}
+	switch method {
+	case http.MethodPost:
+		if status != http.StatusCreated {
+			return nil, protocolError("upload creation answered %d, want 201", status)
+		}
+		loc, err := resolveUpload(base, h.Get("Location"))
+		if err != nil {
+			return nil, err
+		}
+		r.location = loc
+	case http.MethodHead:
+		if status != http.StatusOK || r.offset < 0 || r.length < 0 || r.offset > r.length {
+			return nil, protocolError("upload HEAD answered %d with offset %d of %d", status, r.offset, r.length)
+		}
+	case http.MethodPatch:
+		if status != http.StatusNoContent || r.offset < 0 {
+			return nil, protocolError("upload PATCH answered %d with offset %d", status, r.offset)
+		}
+	}
+	return r, nil
+}
+
+// resolveUpload resolves an upload's Location (a path, or an absolute URL)
+// against the server URL and refuses one on another origin.
+func resolveUpload(base *url.URL, loc string) (string, error) {
+	if loc == "" || len(loc) > 2048 {
+		return "", protocolError("upload Location of %d bytes", len(loc))
+	}
+	ref, err := url.Parse(loc)
+	if err != nil {
+		return "", protocolError("upload Location %.80q: %v", loc, err)
+	}
+	u := base.ResolveReference(ref)
+	if !sameOrigin(base, u) || u.User != nil || u.Path == "" {
+		return "", protocolError("upload Location %.80q is not on the server %s", loc, base.Host)
+	}
+	u.Fragment, u.RawFragment = "", ""
+	return u.String(), nil
+}
+
+// sameOrigin reports whether u is on base's scheme, host and port.
+func sameOrigin(base, u *url.URL) bool {
+	return strings.EqualFold(u.Scheme, base.Scheme) && strings.EqualFold(u.Host, base.Host)
+}
+
+// missingPhoto is an entry of GET /v1/photos/missing.
+type missingPhoto struct {
+	SHA256   string `json:"sha256"`
+	Received bool   `json:"received"`
+}
+
+// decodeMissing decodes GET /v1/photos/missing.
+func decodeMissing(data []byte) ([]missingPhoto, error) {
+	var r struct {
+		Photos []missingPhoto `json:"photos"`
+	}
+	if err := json.Unmarshal(data, &r); err != nil {
+		return nil, protocolError("missing photos reply: %v", err)
+	}
+	for _, p := range r.Photos {
+		if !validSHA256(p.SHA256) {
+			return nil, protocolError("missing photo %.80q is not a sha256", p.SHA256)
+		}
+	}
+	return r.Photos, nil
+}
+
+// decodeDocPhotos decodes GET /v1/docs/{collection}/{id}/photos into which
+// of the document's photos the server has stored.
+func decodeDocPhotos(data []byte) (map[string]bool, error) {
+	var r struct {
+		Photos []struct {
+			SHA256  string `json:"sha256"`
+			Present bool   `json:"present"`
+		} `json:"photos"`
+	}
+	if err := json.Unmarshal(data, &r); err != nil {
+		return nil, protocolError("document photos reply: %v", err)
+	}
+	out := make(map[string]bool, len(r.Photos))
+	for _, p := range r.Photos {
+		if !validSHA256(p.SHA256) {
+			return nil, protocolError("document photo %.80q is not a sha256", p.SHA256)
+		}
+		out[p.SHA256] = out[p.SHA256] || p.Present
+	}
+	return out, nil
+}
+
+// validSHA256 reports whether s is 64 lowercase hex digits.
+func validSHA256(s string) bool {
+	if len(s) != 64 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+			return false
+		}
+	}
+	return true
 }

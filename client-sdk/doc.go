@@ -13,13 +13,18 @@
 //   - rejected ops, which the server refused: shown to the user, never
 //     dropped silently;
 //   - meta: the device id, the persisted hybrid logical clock, the next op
-//     counter, the pull cursor, the tokens and the logged-in user.
+//     counter, the pull cursor, the tokens and the logged-in user;
+//   - the photo queue: photos attached on the device (a copy of each in
+//     the folder beside the file until the server has stored it), the ops
+//     that reference them, and where each tus upload stands.
 //
 // Reads (Get, List) see the confirmed replica with the outbox applied on
 // top, so offline edits show at once. Writes (Create, Update, Delete) make
 // one syncproto.Op each, check it with the same schema and role rules the
 // server uses, and append it to the outbox in one local transaction.
-// Sync pushes the outbox, records each op's verdict, and pulls changes.
+// Sync pushes the outbox, records each op's verdict, pulls changes, and
+// uploads the photos whose referencing ops were accepted (AttachPhoto,
+// UploadPhotos).
 //
 // Every step that talks to the server commits its result locally in one
 // transaction after the reply arrived; the protocol makes every request

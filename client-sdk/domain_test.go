@@ -3,14 +3,16 @@ package client
 import (
 	"bytes"
 	"crypto/sha256"
-	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"image"
 	"image/png"
 	"net/http"
+	"os"
+	"path/filepath"
 	"slices"
-	"strconv"
+	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -38,8 +40,8 @@ func photoRef(name string) string {
 	return hex.EncodeToString(h[:])
 }
 
-// rawLogin logs user in on a device of its own and returns the token (the
-// photo uploader of the test; the SDK does not upload photos yet).
+// rawLogin logs user in on a device of its own and returns the token, for
+// the server's views the SDK does not wrap (missing photos, evidence).
 func rawLogin(t *testing.T, base, user, device string) string {
 	t.Helper()
 	body, _ := json.Marshal(map[string]string{"username": user, "password": demoPassword, "device_id": device})
@@ -75,34 +77,15 @@ func apiGet(t *testing.T, base, token, path string, out any) {
 	}
 }
 
-// uploadPhoto sends photo(name) with tus 1.0.0 in one PATCH
-// (docs/PROTOCOL-photos.md).
-func uploadPhoto(t *testing.T, base, token, name string) {
+// photoFile writes photo(name) where the phone's camera would, and returns
+// its path for AttachPhoto.
+func photoFile(t *testing.T, dir, name string) string {
 	t.Helper()
-	b := photo(name)
-	do := func(method, path string, body []byte, headers ...string) *http.Response {
-		req, _ := http.NewRequest(method, base+path, bytes.NewReader(body))
-		req.Header.Set("Authorization", "Bearer "+token)
-		req.Header.Set("Tus-Resumable", "1.0.0")
-		for i := 0; i < len(headers); i += 2 {
-			req.Header.Set(headers[i], headers[i+1])
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		return resp
+	path := filepath.Join(dir, strings.ReplaceAll(name, " ", "_")+".png")
+	if err := os.WriteFile(path, photo(name), 0o600); err != nil {
+		t.Fatal(err)
 	}
-	resp := do(http.MethodPost, "/v1/uploads", nil, "Upload-Length", strconv.Itoa(len(b)),
-		"Upload-Metadata", "sha256 "+base64.StdEncoding.EncodeToString([]byte(photoRef(name))))
-	if resp.StatusCode != http.StatusCreated {
-		t.Fatalf("create upload of %s: %d", name, resp.StatusCode)
-	}
-	resp = do(http.MethodPatch, resp.Header.Get("Location"), b, "Content-Type", "application/offset+octet-stream", "Upload-Offset", "0")
-	if resp.StatusCode != http.StatusNoContent {
-		t.Fatalf("upload %s: %d", name, resp.StatusCode)
-	}
+	return path
 }
 
 // missingPhotos lists the sha256 of the photos the station's area
@@ -138,17 +121,24 @@ const siteRented = "0192f000-0000-7000-8000-000000000002"
 
 // TestInspectionClosedLoop is the hazard closed loop (隐患闭环) end to end
 // through the SDK on the real server: a grid worker, offline, inspects a
-// site against its checklist, fails two items and photographs them, and
-// reports the two hazards; syncs, then uploads the photos (tus). The station dispatches one with a
-// deadline and one without (the server gives the county's default); the
-// worker submits rectification evidence; the station verifies and closes;
-// the worker's device shows the closure. Then the concurrent offline
+// site against its checklist, fails two items and photographs them
+// (AttachPhoto), and reports the two hazards; syncs on mobile data (the
+// records go, the photos wait for Wi-Fi), then on Wi-Fi (the photos go).
+// The station dispatches one hazard with a deadline and one without (the
+// server gives the county's default); the worker submits rectification
+// evidence; the station verifies and closes; the worker's device shows the
+// closure. Then the concurrent offline
 // variant: on the second hazard the worker submits evidence while the
 // station, offline too, reopens it; every replica converges.
 func TestInspectionClosedLoop(t *testing.T) {
 	srv := apptest.Start(t)
-	worker := loginDevice(t, srv, "worker-1-1-1")
+	var wifi atomic.Bool
+	opt := fastOptions(srv.URL())
+	opt.PhotosUnmeteredOnly, opt.Unmetered = true, wifi.Load
+	worker := openDevice(t, opt)
+	worker.login("worker-1-1-1")
 	station := loginDevice(t, srv, "station-1")
+	camera := t.TempDir()
 	worker.sync()
 	station.sync()
 
@@ -157,7 +147,8 @@ func TestInspectionClosedLoop(t *testing.T) {
 	insp := worker.create("inspections", Fields{"site": siteRented, "checklist_kind": "rented_housing", "checklist_version": 1,
 		"started_at": started.UnixMilli(), "finished_at": time.Now().UnixMilli(), "result": syncproto.InspectionHazardFound,
 		"location": map[string]float64{"lat": 27.962568, "lng": 120.585686}, "inspectors": []string{"worker-1-1-1"},
-		"signature": photoRef("resident signature"), "note": "房东陈建国在场，配合检查。"})
+		"note": "房东陈建国在场，配合检查。"})
+	worker.attach("inspections", insp, "signature", photoFile(t, camera, "resident signature"), AttachOptions{})
 	items := map[string]string{}
 	for _, it := range []struct{ code, result, note, photo string }{
 		{"RH-01", syncproto.ItemPass, "", ""},
@@ -165,36 +156,39 @@ func TestInspectionClosedLoop(t *testing.T) {
 		{"RH-03", syncproto.ItemFail, "三楼出租间灭火器压力不足", "extinguisher"},
 		{"RH-04", syncproto.ItemNA, "", ""},
 	} {
-		f := Fields{"inspection": insp, "item": it.code, "result": it.result, "note": it.note}
+		items[it.code] = worker.create("inspection_items", Fields{"inspection": insp, "item": it.code, "result": it.result, "note": it.note})
 		if it.photo != "" {
-			f["photos"] = []string{photoRef(it.photo)}
+			worker.attach("inspection_items", items[it.code], "photos", photoFile(t, camera, it.photo), AttachOptions{})
 		}
-		items[it.code] = worker.create("inspection_items", f)
 	}
-	// Each failed item becomes a hazard, on the device.
+	// Each failed item becomes a hazard, on the device, with the item's
+	// photo (already queued: named by its hash).
 	hzCharging := worker.create("hazards", Fields{"site": siteRented, "inspection": insp, "item": items["RH-02"],
 		"title": "楼道电动自行车飞线充电", "severity": "major", "photos": []string{photoRef("charging")}, "status": syncproto.StageReported})
 	hzExtinguisher := worker.create("hazards", Fields{"site": siteRented, "inspection": insp, "item": items["RH-03"],
 		"title": "灭火器压力不足", "severity": "general", "photos": []string{photoRef("extinguisher")}, "status": syncproto.StageReported})
 	worker.update("inspection_items", items["RH-02"], Change{Set: map[string]any{"hazard": hzCharging}})
 	worker.update("inspection_items", items["RH-03"], Change{Set: map[string]any{"hazard": hzExtinguisher}})
-	if o := worker.outbox(); o.Pending != 9 {
-		t.Fatalf("outbox %+v, want the 9 ops made offline", o)
+	if o := worker.outbox(); o.Pending != 12 {
+		t.Fatalf("outbox %+v, want the 12 ops made offline", o)
 	}
-	if rep := worker.sync(); rep.Accepted != 9 || rep.Rejected != 0 {
+	if ps, _ := worker.PendingPhotos(); len(ps) != 3 || ps[0].State != PhotoWaitingRef {
+		t.Fatalf("photo queue %+v, want 3 photos waiting for their records", ps)
+	}
+	if rep := worker.sync(); rep.Accepted != 12 || rep.Rejected != 0 || !rep.Photos.Metered || rep.Photos.Pending != 3 {
 		rej, _ := worker.Rejected()
 		t.Fatalf("worker sync %+v, rejected %+v", rep, rej)
 	}
 
 	// The records arrived before their photos: the server lists the
-	// photos as missing evidence until the phone uploads them (tus).
+	// photos as missing evidence until the phone uploads them.
 	stationToken := rawLogin(t, srv.URL(), "station-1", "pc-station-1-api")
 	if got, want := missingPhotos(t, srv.URL(), stationToken), sortedRefs("charging", "extinguisher", "resident signature"); !slices.Equal(got, want) {
 		t.Fatalf("missing photos %v, want %v", got, want)
 	}
-	camera := rawLogin(t, srv.URL(), "worker-1-1-1", "camera-worker-111")
-	for _, name := range []string{"charging", "extinguisher", "resident signature"} {
-		uploadPhoto(t, srv.URL(), camera, name)
+	wifi.Store(true)
+	if rep := worker.sync(); rep.Photos.Stored != 3 || rep.Photos.Pending != 0 {
+		t.Fatalf("worker sync on Wi-Fi: photos %+v", rep.Photos)
 	}
 	if got := missingPhotos(t, srv.URL(), stationToken); len(got) != 0 {
 		t.Fatalf("missing photos after upload: %v", got)
@@ -229,13 +223,12 @@ func TestInspectionClosedLoop(t *testing.T) {
 
 	// The worker submits the rectification evidence (排改分离: the
 	// worker collects it, the station judges it).
-	worker.update("hazards", hzCharging, Change{Add: map[string][]string{"evidence": {photoRef("charger moved")}},
-		Set: map[string]any{"rectification_note": "已拆除飞线，电动车移至集中充电棚。"}})
+	worker.attach("hazards", hzCharging, "evidence", photoFile(t, camera, "charger moved"), AttachOptions{})
+	worker.update("hazards", hzCharging, Change{Set: map[string]any{"rectification_note": "已拆除飞线，电动车移至集中充电棚。"}})
 	worker.update("hazards", hzCharging, Change{Flow: map[string]string{"status": syncproto.StageSubmitted}})
-	if rep := worker.sync(); rep.Accepted != 2 {
-		t.Fatalf("worker sync %+v", rep)
+	if rep := worker.sync(); rep.Accepted != 3 || rep.Photos.Stored != 1 {
+		t.Fatalf("worker sync %+v photos %+v", rep, rep.Photos)
 	}
-	uploadPhoto(t, srv.URL(), camera, "charger moved")
 	station.sync()
 	if h := station.get("hazards", hzCharging); h.Stage("status") != syncproto.StageSubmitted || !slices.Equal(h.Elements("evidence"), []string{photoRef("charger moved")}) {
 		t.Fatalf("station sees %s evidence %v", h.Stage("status"), h.Elements("evidence"))
@@ -267,7 +260,7 @@ func TestInspectionClosedLoop(t *testing.T) {
 		// Both offline: the worker records evidence and submits; the
 		// station, judging from a site visit, reopens the hazard into a
 		// new round of rectification.
-		worker.update("hazards", hzExtinguisher, Change{Add: map[string][]string{"evidence": {photoRef("new extinguisher")}}})
+		worker.attach("hazards", hzExtinguisher, "evidence", photoFile(t, camera, "new extinguisher"), AttachOptions{})
 		worker.update("hazards", hzExtinguisher, Change{Flow: map[string]string{"status": syncproto.StageSubmitted}})
 		station.update("hazards", hzExtinguisher, Change{Reopen: map[string]string{"status": syncproto.StageRectifying},
 			Set: map[string]any{"verification_note": "现场复查：灭火器仍未更换"}})

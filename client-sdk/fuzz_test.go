@@ -2,6 +2,9 @@ package client
 
 import (
 	"encoding/json"
+	"net/http"
+	"net/url"
+	"strings"
 	"testing"
 
 	"github.com/gridsync/gridsync/syncproto"
@@ -116,5 +119,71 @@ func FuzzDecodeSession(f *testing.F) {
 func FuzzDecodeConflicts(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		decodeConflicts(data)
+	})
+}
+
+// fuzzBase is the server URL the fuzzed tus replies answer.
+var fuzzBase = &url.URL{Scheme: "https", Host: "sync.example.org"}
+
+// FuzzDecodeTusReply feeds tus response headers (method by index: POST,
+// HEAD, PATCH): an accepted reply has sane offsets and sends the token
+// nowhere but the server.
+func FuzzDecodeTusReply(f *testing.F) {
+	methods := []string{http.MethodPost, http.MethodHead, http.MethodPatch}
+	f.Fuzz(func(t *testing.T, m uint8, status int, resumable, offset, length, location string) {
+		method := methods[int(m)%len(methods)]
+		h := http.Header{}
+		for k, v := range map[string]string{"Tus-Resumable": resumable, "Upload-Offset": offset, "Upload-Length": length, "Location": location} {
+			if v != "" {
+				h.Set(k, v)
+			}
+		}
+		r, err := decodeTusReply(fuzzBase, method, status, h)
+		if err != nil {
+			return
+		}
+		switch method {
+		case http.MethodPost:
+			u, err := url.Parse(r.location)
+			if err != nil || u.Scheme != "https" || !strings.EqualFold(u.Host, "sync.example.org") || u.User != nil {
+				t.Fatalf("accepted Location %q as %q", location, r.location)
+			}
+		case http.MethodHead:
+			if r.offset < 0 || r.offset > r.length {
+				t.Fatalf("accepted offset %d of %d", r.offset, r.length)
+			}
+		case http.MethodPatch:
+			if r.offset < 0 {
+				t.Fatalf("accepted offset %d", r.offset)
+			}
+		}
+	})
+}
+
+func FuzzDecodeMissing(f *testing.F) {
+	f.Fuzz(func(t *testing.T, data []byte) {
+		ps, err := decodeMissing(data)
+		if err != nil {
+			return
+		}
+		for _, p := range ps {
+			if !validSHA256(p.SHA256) {
+				t.Fatalf("accepted sha %q", p.SHA256)
+			}
+		}
+	})
+}
+
+func FuzzDecodeDocPhotos(f *testing.F) {
+	f.Fuzz(func(t *testing.T, data []byte) {
+		present, err := decodeDocPhotos(data)
+		if err != nil {
+			return
+		}
+		for sha := range present {
+			if !validSHA256(sha) {
+				t.Fatalf("accepted sha %q", sha)
+			}
+		}
 	})
 }

@@ -14,12 +14,20 @@ import (
 	"github.com/gridsync/gridsync/syncproto"
 )
 
-// schemaVersion is the local file's layout version (PRAGMA user_version).
-const schemaVersion = 1
+// schemaVersion is the local file's layout version (PRAGMA user_version):
+// the number of steps in layoutSteps.
+const schemaVersion = 2
 
-// localSchema is the layout of the device's file. STRICT tables, so a bug
-// that writes the wrong type fails instead of corrupting the file.
-const localSchema = `
+// layoutSteps are the layout of the device's file, one step per version:
+// a new file gets all of them, a file of an older SDK the ones it lacks, in
+// one transaction on Open. A step is never edited once released (files in
+// the field were made by it); a change of layout is a new step. STRICT
+// tables, so a bug that writes the wrong type fails instead of corrupting
+// the file.
+var layoutSteps = []string{1: layoutV1, 2: layoutV2}
+
+// layoutV1 is the replica, the outbox and the rejected ops.
+const layoutV1 = `
 CREATE TABLE meta (
     key   TEXT PRIMARY KEY,
     value TEXT NOT NULL
@@ -73,6 +81,40 @@ CREATE TABLE rejected (
 ) STRICT;
 `
 
+// layoutV2 adds the photo queue: photos attached on this device (a local
+// copy in <file>.photos/<sha256> until the server has stored the photo, and
+// where its tus upload stands) and the ops that put each photo into a
+// document (a photo uploads once one of them is accepted).
+const layoutV2 = `
+CREATE TABLE photos (
+    sha256      TEXT PRIMARY KEY,
+    size        INTEGER NOT NULL,
+    mime        TEXT NOT NULL,
+    filename    TEXT NOT NULL,             -- the source file's base name, sent for the server's logs
+    state       TEXT NOT NULL,             -- Photo* state constants
+    upload_url  TEXT NOT NULL DEFAULT '',  -- the tus upload, committed before any byte is sent
+    uploaded    INTEGER NOT NULL DEFAULT 0, -- bytes the server confirmed (Upload-Offset)
+    attempts    INTEGER NOT NULL DEFAULT 0, -- failures since the last progress
+    next_try_ms INTEGER NOT NULL DEFAULT 0, -- no upload before then (backoff), device time
+    error_code  TEXT NOT NULL DEFAULT '',
+    last_error  TEXT NOT NULL DEFAULT '',
+    created_at  INTEGER NOT NULL,
+    stored_at   INTEGER NOT NULL DEFAULT 0
+) WITHOUT ROWID, STRICT;
+
+CREATE TABLE photo_refs (
+    sha256     TEXT NOT NULL,
+    seq        INTEGER NOT NULL,   -- the op's seq; follows a renumbering
+    collection TEXT NOT NULL,
+    doc_id     TEXT NOT NULL,
+    field      TEXT NOT NULL,
+    priority   INTEGER NOT NULL,   -- the collection's: incident photos upload first
+    state      TEXT NOT NULL,      -- pending, accepted or rejected, with the op's verdict
+    PRIMARY KEY (sha256, seq)
+) WITHOUT ROWID, STRICT;
+CREATE INDEX photo_refs_seq ON photo_refs(seq);
+`
+
 // Meta keys.
 const (
 	metaDevice       = "device_id"
@@ -118,16 +160,15 @@ func openDB(path string) (w, r *sql.DB, err error) {
 		w.Close()
 		return nil, nil, fmt.Errorf("open %s: %w", path, err)
 	}
-	switch version {
-	case schemaVersion:
-	case 0:
-		if err := initSchema(ctx, w); err != nil {
-			w.Close()
-			return nil, nil, fmt.Errorf("create %s: %w", path, err)
-		}
-	default:
+	if version > schemaVersion || version < 0 {
 		w.Close()
 		return nil, nil, fmt.Errorf("open %s: file layout %d is newer than this SDK's %d", path, version, schemaVersion)
+	}
+	if version < schemaVersion {
+		if err := upgradeLayout(ctx, w, version); err != nil {
+			w.Close()
+			return nil, nil, fmt.Errorf("upgrade %s from layout %d to %d: %w", path, version, schemaVersion, err)
+		}
 	}
 	if r, err = sql.Open("sqlite", dsn(path, false)); err != nil {
 		w.Close()
@@ -137,14 +178,19 @@ func openDB(path string) (w, r *sql.DB, err error) {
 	return w, r, nil
 }
 
-func initSchema(ctx context.Context, w *sql.DB) error {
+// upgradeLayout applies the layout steps after version (0: a new file) and
+// records the new version, all in one transaction: a crash leaves the file
+// as it was.
+func upgradeLayout(ctx context.Context, w *sql.DB, version int) error {
 	tx, err := w.BeginTx(ctx, nil)
 	if err != nil {
 		return err
 	}
 	defer tx.Rollback()
-	if _, err := tx.ExecContext(ctx, localSchema); err != nil {
-		return err
+	for v := version + 1; v <= schemaVersion; v++ {
+		if _, err := tx.ExecContext(ctx, layoutSteps[v]); err != nil {
+			return fmt.Errorf("layout %d: %w", v, err)
+		}
 	}
 	if _, err := tx.ExecContext(ctx, fmt.Sprintf(`PRAGMA user_version = %d`, schemaVersion)); err != nil {
 		return err

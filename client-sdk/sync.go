@@ -37,6 +37,8 @@ type SyncReport struct {
 	// Skipped counts pulled changes this SDK could not apply (a collection
 	// or field it does not know: update the app).
 	Skipped int
+	// Photos is what the photo queue did after push and pull.
+	Photos PhotoReport
 }
 
 // pushOverhead is room in a push body for everything but the ops.
@@ -47,10 +49,11 @@ const pushOverhead = 4096
 const maxRenumbers = 10 * syncproto.MaxOpsPerPush
 
 // Sync pushes the outbox and pulls what changed, bootstrapping from a
-// snapshot when the device has no cursor or its user's scope changed.
-// Every reply is committed locally in one transaction before the next
-// request, so Sync can be interrupted at any point (lost connection,
-// crash, ctx) and simply called again. Transient failures are retried
+// snapshot when the device has no cursor or its user's scope changed, and
+// then uploads the photos whose records were accepted (UploadPhotos with
+// the zero UploadOptions). Every reply is committed locally in one
+// transaction before the next request, so Sync can be interrupted at any
+// point (lost connection, crash, ctx) and simply called again. Transient failures are retried
 // within ctx and the retry options; a session that cannot be refreshed
 // gives ErrLoginRequired, with the outbox untouched. The report is
 // returned (partly filled) also with an error.
@@ -63,6 +66,9 @@ func (c *Client) Sync(ctx context.Context) (*SyncReport, error) {
 	}
 	if err := c.pull(ctx, rep); err != nil {
 		return rep, fmt.Errorf("sync: pull: %w", err)
+	}
+	if err := c.uploadPhotos(ctx, UploadOptions{}, &rep.Photos); err != nil {
+		return rep, fmt.Errorf("sync: photos: %w", err)
 	}
 	return rep, nil
 }
@@ -234,6 +240,9 @@ func (c *Client) applyVerdicts(tx *sql.Tx, batch []outboxRow, resp *syncproto.Pu
 			if _, err := tx.Exec(`UPDATE outbox SET server_seq = ? WHERE seq = ?`, v.ServerSeq, op.Seq); err != nil {
 				return err
 			}
+			if err := refVerdict(tx, op.Seq, RefAccepted); err != nil {
+				return err
+			}
 			rep.Accepted++
 		case v.Code == syncproto.CodeSeqReused:
 			reused = append(reused, op.Seq)
@@ -245,6 +254,9 @@ func (c *Client) applyVerdicts(tx *sql.Tx, batch []outboxRow, resp *syncproto.Pu
 				return err
 			}
 			if _, err := tx.Exec(`DELETE FROM outbox WHERE seq = ?`, op.Seq); err != nil {
+				return err
+			}
+			if err := refVerdict(tx, op.Seq, RefRejected); err != nil {
 				return err
 			}
 			c.log.Info("op rejected", slog.String("op", op.ID().String()), slog.String("code", v.Code), slog.String("reason", v.Reason))
@@ -272,10 +284,16 @@ func (c *Client) applyVerdicts(tx *sql.Tx, batch []outboxRow, resp *syncproto.Pu
 		if err := c.rewritePending(tx, func(p *syncproto.Op) bool { return retag(p, old, op.ID()) }); err != nil {
 			return err
 		}
+		if _, err := tx.Exec(`UPDATE photo_refs SET seq = ? WHERE seq = ? AND state = ?`, op.Seq, old.Seq, RefPending); err != nil {
+			return err
+		}
 		c.log.Warn("op renumbered: the server holds another op under its seq", slog.Uint64("old", old.Seq), slog.Uint64("new", op.Seq))
 		rep.Renumbered++
 	}
 	if err := setMetaInt(tx, metaNextSeq, next); err != nil {
+		return err
+	}
+	if err := refreshPhotoStates(tx); err != nil {
 		return err
 	}
 	return c.learnClock(tx, resp.ServerHLC)
@@ -450,7 +468,7 @@ func (c *Client) applyChanges(tx *sql.Tx, changes []syncproto.Change, rep *SyncR
 			return err
 		}
 	}
-	return nil
+	return refreshPhotoStates(tx)
 }
 
 // ackPulled drops this device's outbox row for a pulled op of its own when
@@ -466,9 +484,13 @@ func ackPulled(tx *sql.Tx, ch *syncproto.Change) error {
 		return err
 	}
 	if got[0].serverSeq == ch.ServerSeq || got[0].serverSeq == 0 && sameOp(&got[0].op, &ch.Op) {
-		_, err = tx.Exec(`DELETE FROM outbox WHERE seq = ?`, ch.Op.Seq)
+		if _, err := tx.Exec(`DELETE FROM outbox WHERE seq = ?`, ch.Op.Seq); err != nil {
+			return err
+		}
+		// Accepted although its verdict was lost: its photos may upload.
+		return refVerdict(tx, ch.Op.Seq, RefAccepted)
 	}
-	return err
+	return nil
 }
 
 // sameOp compares two ops ignoring their HLC, which the server may have

@@ -78,7 +78,7 @@ func (c *Client) Create(collection string, fields Fields) (string, error) {
 			}
 		}
 		return op, nil
-	})
+	}, nil)
 	if err != nil {
 		return "", err
 	}
@@ -89,7 +89,14 @@ func (c *Client) Create(collection string, fields Fields) (string, error) {
 // stamp of the value the device saw (Op.Base), so that the server can tell
 // a concurrent edit from a later one and keep the losing value.
 func (c *Client) Update(collection, id string, ch Change) error {
-	return c.write(collection, id, func(col *syncproto.Collection, cur syncproto.DocState, exists bool) (*syncproto.Op, error) {
+	return c.write(collection, id, changeOp(id, ch), nil)
+}
+
+// changeOp returns the builder of the op that makes change ch to document
+// id (Update's, and AttachPhoto's).
+func changeOp(id string, ch Change) func(*syncproto.Collection, syncproto.DocState, bool) (*syncproto.Op, error) {
+	return func(col *syncproto.Collection, cur syncproto.DocState, exists bool) (*syncproto.Op, error) {
+		collection := col.Name
 		if !exists {
 			return nil, reject(syncproto.CodeNotFound, "%s/%s does not exist on this device", collection, id)
 		}
@@ -134,7 +141,7 @@ func (c *Client) Update(collection, id string, ch Change) error {
 			flow(op, name, ch.Reopen[name], r.Round+1)
 		}
 		return op, nil
-	})
+	}
 }
 
 // Delete deletes a document (a tombstone: the delete wins over concurrent
@@ -145,14 +152,17 @@ func (c *Client) Delete(collection, id string) error {
 			return nil, reject(syncproto.CodeNotFound, "%s/%s does not exist on this device", collection, id)
 		}
 		return &syncproto.Op{Delete: true}, nil
-	})
+	}, nil)
 }
 
 // write makes one op on a document and appends it to the outbox: in one
-// transaction it reads the document's local view, builds the op, gives it
-// the next seq and a stamp of the persisted clock, checks it with the
-// schema and the user's role, and stores op, seq and clock together.
-func (c *Client) write(collection, id string, build func(*syncproto.Collection, syncproto.DocState, bool) (*syncproto.Op, error)) error {
+// transaction it runs prep (if not nil: AttachPhoto records its photo
+// there), reads the document's local view, builds the op, gives it the next
+// seq and a stamp of the persisted clock, checks it with the schema and the
+// user's role, and stores op, seq and clock together, with the op's
+// references to photos queued on this device.
+func (c *Client) write(collection, id string, build func(*syncproto.Collection, syncproto.DocState, bool) (*syncproto.Op, error),
+	prep func(tx *sql.Tx) error) error {
 	col, ok := c.schema.Collection(collection)
 	if !ok {
 		return unknownCollection(collection)
@@ -162,6 +172,11 @@ func (c *Client) write(collection, id string, build func(*syncproto.Collection, 
 		return fmt.Errorf("write %s/%s: %w", collection, id, ErrLoginRequired)
 	}
 	return c.update(func(tx *sql.Tx) error {
+		if prep != nil {
+			if err := prep(tx); err != nil {
+				return err
+			}
+		}
 		v := newViewer(c, tx)
 		cur, exists, _, err := v.doc(col, id)
 		if err != nil {
@@ -201,6 +216,9 @@ func (c *Client) write(collection, id string, build func(*syncproto.Collection, 
 			return fmt.Errorf("append to outbox: %w", err)
 		}
 		if err := setMetaInt(tx, metaNextSeq, seq+1); err != nil {
+			return err
+		}
+		if err := linkPhotos(tx, col, op); err != nil {
 			return err
 		}
 		return setMeta(tx, metaClock, c.clock.Last().String())

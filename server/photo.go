@@ -1,11 +1,12 @@
 package server
 
 import (
-	"bytes"
 	"context"
 	"io"
 	"math"
 	"time"
+
+	"github.com/gridsync/gridsync/internal/imagefmt"
 )
 
 // Limits of photo evidence. Each is explicit so a device can check before it
@@ -286,59 +287,22 @@ func ValidSHA256(s string) bool {
 
 // SniffLen is how many leading bytes SniffPhoto needs to decide; fewer are
 // enough only for a whole photo shorter than that.
-const SniffLen = 64
+const SniffLen = imagefmt.SniffLen
 
 // Photo types the server accepts, by content.
 const (
-	MIMEJPEG = "image/jpeg"
-	MIMEPNG  = "image/png"
-	MIMEWebP = "image/webp"
-	MIMEHEIC = "image/heic"
-	MIMEHEIF = "image/heif"
+	MIMEJPEG = imagefmt.JPEG
+	MIMEPNG  = imagefmt.PNG
+	MIMEWebP = imagefmt.WebP
+	MIMEHEIC = imagefmt.HEIC
+	MIMEHEIF = imagefmt.HEIF
 )
 
 // SniffPhoto returns the type of a photo from its first bytes (at least
-// SniffLen of them, or the whole photo), or "" for anything else: only the
-// formats phone cameras write are evidence. The declared file name or type
-// is never trusted.
-func SniffPhoto(head []byte) string {
-	switch {
-	case len(head) >= 3 && head[0] == 0xFF && head[1] == 0xD8 && head[2] == 0xFF:
-		return MIMEJPEG
-	case bytes.HasPrefix(head, []byte("\x89PNG\r\n\x1a\n")):
-		return MIMEPNG
-	case len(head) >= 16 && bytes.Equal(head[0:4], []byte("RIFF")) && bytes.Equal(head[8:12], []byte("WEBP")) &&
-		bytes.HasPrefix(head[12:], []byte("VP8")):
-		return MIMEWebP
-	}
-	return sniffHEIF(head)
-}
-
-// sniffHEIF reads an ISO-BMFF "ftyp" box: HEIC (HEVC-coded HEIF, what
-// iPhones and many Android phones write) by its major brand, generic HEIF by
-// "mif1"/"msf1" with a HEVC compatible brand. AVIF and video are refused.
-func sniffHEIF(head []byte) string {
-	if len(head) < 16 || string(head[4:8]) != "ftyp" {
-		return ""
-	}
-	size := int(head[0])<<24 | int(head[1])<<16 | int(head[2])<<8 | int(head[3])
-	if size < 16 || size%4 != 0 {
-		return ""
-	}
-	box := head[:min(size, len(head))]
-	heic := map[string]bool{"heic": true, "heix": true, "heim": true, "heis": true, "hevc": true, "hevx": true, "hevm": true, "hevs": true}
-	switch major := string(box[8:12]); {
-	case heic[major]:
-		return MIMEHEIC
-	case major == "mif1" || major == "msf1":
-		for i := 16; i+4 <= len(box); i += 4 {
-			if heic[string(box[i:i+4])] {
-				return MIMEHEIF
-			}
-		}
-	}
-	return ""
-}
+// SniffLen of them, or the whole photo), or "" for anything else. The rules
+// live in internal/imagefmt because the device SDK applies the same ones
+// before it queues a photo.
+func SniffPhoto(head []byte) string { return imagefmt.Sniff(head) }
 
 // DistanceMeters is the great-circle (haversine) distance between two
 // points on a sphere of the Earth's mean radius; within a village the error

@@ -17,8 +17,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gridsync/gridsync/internal/exif/exiftest"
 	"github.com/gridsync/gridsync/server/app/apptest"
-	"github.com/gridsync/gridsync/server/exif/exiftest"
 	"github.com/gridsync/gridsync/syncproto"
 )
 
@@ -384,7 +384,7 @@ func TestDownload(t *testing.T) {
 	station := login(t, srv.URL(), "station-1", "phone-dl-station")
 	photo := exiftest.JPEG(t, exiftest.Options{Width: 1024, Height: 768, Seed: 8, TakenAt: time.Now().Add(-96 * time.Hour).Format("2006:01:02 15:04:05"),
 		Offset: "+08:00", GPS: true, Lat: demoSiteLat + 0.01, Lng: demoSiteLng})
-	heic, err := os.ReadFile("../exif/testdata/tiny.heic")
+	heic, err := os.ReadFile("../../internal/exif/testdata/tiny.heic")
 	if err != nil {
 		t.Fatal(err)
 	}

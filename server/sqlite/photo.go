@@ -18,9 +18,9 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/gridsync/gridsync/internal/exif"
 	"github.com/gridsync/gridsync/server"
 	"github.com/gridsync/gridsync/server/blob"
-	"github.com/gridsync/gridsync/server/exif"
 )
 
 // Tuning of the photo service.

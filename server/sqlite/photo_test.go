@@ -15,9 +15,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gridsync/gridsync/internal/exif/exiftest"
 	"github.com/gridsync/gridsync/server"
 	"github.com/gridsync/gridsync/server/blob"
-	"github.com/gridsync/gridsync/server/exif/exiftest"
 	"github.com/gridsync/gridsync/server/sqlite"
 	"github.com/gridsync/gridsync/syncproto"
 )

@@ -18,6 +18,8 @@ import (
 
 	"golang.org/x/image/draw"
 	_ "golang.org/x/image/webp" // registers WebP decoding
+
+	"github.com/gridsync/gridsync/internal/imagefmt"
 )
 
 // MaxEdge is the longest side of a thumbnail, in pixels.
@@ -64,7 +66,7 @@ func Make(r io.Reader, orientation int) ([]byte, error) {
 	draw.Draw(dst, dst.Bounds(), image.NewUniform(color.White), image.Point{}, draw.Src)
 	draw.BiLinear.Scale(dst, dst.Bounds(), src, src.Bounds(), draw.Over, nil)
 	var out bytes.Buffer
-	if err := jpeg.Encode(&out, orient(dst, orientation), &jpeg.Options{Quality: Quality}); err != nil {
+	if err := jpeg.Encode(&out, imagefmt.Orient(dst, orientation), &jpeg.Options{Quality: Quality}); err != nil {
 		return nil, fmt.Errorf("thumb: encode: %w", err)
 	}
 	return out.Bytes(), nil
@@ -86,43 +88,4 @@ func maxInt(a, b int) int {
 		return a
 	}
 	return b
-}
-
-// orient applies an EXIF orientation: 2 mirror, 3 rotate 180, 4 flip,
-// 5 transpose, 6 rotate 90 clockwise, 7 transverse, 8 rotate 90
-// counter-clockwise.
-func orient(src *image.RGBA, o int) image.Image {
-	if o < 2 || o > 8 {
-		return src
-	}
-	b := src.Bounds()
-	w, h := b.Dx(), b.Dy()
-	dw, dh := w, h
-	if o >= 5 {
-		dw, dh = h, w
-	}
-	dst := image.NewRGBA(image.Rect(0, 0, dw, dh))
-	for y := range h {
-		for x := range w {
-			var dx, dy int
-			switch o {
-			case 2:
-				dx, dy = w-1-x, y
-			case 3:
-				dx, dy = w-1-x, h-1-y
-			case 4:
-				dx, dy = x, h-1-y
-			case 5:
-				dx, dy = y, x
-			case 6:
-				dx, dy = h-1-y, x
-			case 7:
-				dx, dy = h-1-y, w-1-x
-			case 8:
-				dx, dy = y, w-1-x
-			}
-			dst.SetRGBA(dx, dy, src.RGBAAt(b.Min.X+x, b.Min.Y+y))
-		}
-	}
-	return dst
 }

@@ -12,7 +12,7 @@ import (
 	"os"
 	"testing"
 
-	"github.com/gridsync/gridsync/server/exif/exiftest"
+	"github.com/gridsync/gridsync/internal/exif/exiftest"
 	"github.com/gridsync/gridsync/server/thumb"
 )
 
@@ -52,7 +52,7 @@ func TestMake(t *testing.T) {
 }
 
 func TestMakeWebP(t *testing.T) {
-	b, err := os.ReadFile("../exif/testdata/camera.webp")
+	b, err := os.ReadFile("../../internal/exif/testdata/camera.webp")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -98,7 +98,7 @@ func TestOrientation(t *testing.T) {
 }
 
 func TestMakeRefuses(t *testing.T) {
-	heic, err := os.ReadFile("../exif/testdata/tiny.heic")
+	heic, err := os.ReadFile("../../internal/exif/testdata/tiny.heic")
 	if err != nil {
 		t.Fatal(err)
 	}

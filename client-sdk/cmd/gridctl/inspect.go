@@ -120,11 +120,12 @@ func (cmd *command) inspect(args []string) error {
 	version := fs.Int("version", 0, "checklist version (default: the latest kept)")
 	fails, photos := pairs{}, pairs{}
 	fs.Var(fails, "fail", "CODE=NOTE: the item failed (repeatable)")
-	fs.Var(photos, "photo", "CODE=SHA256: a photo of an item (repeatable)")
+	fs.Var(photos, "photo", "CODE=PHOTO: a photo file or sha256 of an item (repeatable)")
 	var na multi
 	fs.Var(&na, "na", "CODE: the item does not apply (repeatable)")
 	note := fs.String("note", "", "note on the whole inspection")
-	signature := fs.String("signature", "", "sha256 of the photo of the resident's signature")
+	signature := fs.String("signature", "", "photo file or sha256 of the resident's signature")
+	maxEdge := fs.Int("max-edge", 0, "downscale photo files to this longest side in pixels")
 	refused := fs.String("refused", "", "the resident refused to sign: why")
 	covert := fs.Bool("covert", false, "a covert visit (暗访): its hazards close within 15 days")
 	pos, err := parse(fs, args, 1)
@@ -152,6 +153,19 @@ func (cmd *command) inspect(args []string) error {
 			return fmt.Errorf("%w: %s v%d has no item %q", errUsage, cl.Kind, cl.Version, c)
 		}
 	}
+	// Check every PHOTO argument before the first record is written.
+	shas, files := map[string][]string{}, map[string][]string{}
+	for code, vs := range photos {
+		if shas[code], files[code], err = splitPhotos(vs); err != nil {
+			return err
+		}
+	}
+	var sigSHA, sigFile string
+	if *signature != "" {
+		if sigSHA, sigFile, err = photoArg(*signature); err != nil {
+			return err
+		}
+	}
 	now := time.Now().UnixMilli()
 	result := syncproto.InspectionPass
 	if len(fails) > 0 {
@@ -162,7 +176,7 @@ func (cmd *command) inspect(args []string) error {
 	if u := cmd.c.User(); u != nil {
 		f["inspectors"] = []string{u.Username}
 	}
-	for k, v := range map[string]string{"note": *note, "signature": *signature, "refusal_note": *refused} {
+	for k, v := range map[string]string{"note": *note, "signature": sigSHA, "refusal_note": *refused} {
 		if v != "" {
 			f[k] = v
 		}
@@ -176,6 +190,11 @@ func (cmd *command) inspect(args []string) error {
 	insp, err := cmd.c.Create("inspections", f)
 	if err != nil {
 		return err
+	}
+	if sigFile != "" {
+		if _, err := cmd.attachFiles("inspections", insp, "signature", []string{sigFile}, *maxEdge); err != nil {
+			return err
+		}
 	}
 	var hazards []string
 	for _, it := range cl.Items {
@@ -191,20 +210,25 @@ func (cmd *command) inspect(args []string) error {
 		if itemNote != "" {
 			fi["note"] = itemNote
 		}
-		if p := photos[it.Code]; len(p) > 0 {
+		if p := shas[it.Code]; len(p) > 0 {
 			fi["photos"] = p
 		}
 		item, err := cmd.c.Create("inspection_items", fi)
 		if err != nil {
 			return fmt.Errorf("item %s: %w", it.Code, err)
 		}
+		attached, err := cmd.attachFiles("inspection_items", item, "photos", files[it.Code], *maxEdge)
+		if err != nil {
+			return fmt.Errorf("item %s: %w", it.Code, err)
+		}
+		itemPhotos := slices.Concat(shas[it.Code], attached)
 		if res != syncproto.ItemFail {
 			continue
 		}
 		fh := client.Fields{"site": site.ID, "inspection": insp, "item": item, "title": hazardTitle(itemNote, it.Text),
 			"description": it.Code + " " + it.Text, "severity": it.Severity, "status": syncproto.StageReported}
-		if p := photos[it.Code]; len(p) > 0 {
-			fh["photos"] = p
+		if len(itemPhotos) > 0 {
+			fh["photos"] = itemPhotos
 		}
 		if *covert {
 			fh["covert"] = true
@@ -262,16 +286,24 @@ func hazardTitle(note, text string) string {
 func (cmd *command) evidence(args []string) error {
 	fs := flag.NewFlagSet("evidence", flag.ContinueOnError)
 	var photos multi
-	fs.Var(&photos, "photo", "sha256 of a photo of the rectification (repeatable)")
+	fs.Var(&photos, "photo", "a photo file or sha256 of the rectification (repeatable)")
 	note := fs.String("note", "", "what was done")
 	submit := fs.Bool("submit", false, "submit the rectification for verification")
+	maxEdge := fs.Int("max-edge", 0, "downscale photo files to this longest side in pixels")
 	pos, err := parse(fs, args, 1)
 	if err != nil {
 		return err
 	}
+	shas, files, err := splitPhotos(photos)
+	if err != nil {
+		return err
+	}
+	if _, err := cmd.attachFiles("hazards", pos[0], "evidence", files, *maxEdge); err != nil {
+		return err
+	}
 	ch := client.Change{Set: map[string]any{}}
-	if len(photos) > 0 {
-		ch.Add = map[string][]string{"evidence": photos}
+	if len(shas) > 0 {
+		ch.Add = map[string][]string{"evidence": shas}
 	}
 	if *note != "" {
 		ch.Set["rectification_note"] = *note

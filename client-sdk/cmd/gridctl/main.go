@@ -34,7 +34,10 @@ const (
 
 const usage = `gridctl: a gridsync device in the terminal (state in a local file, works offline)
 
-usage: gridctl [-db FILE] [-server URL] [-v] COMMAND [ARGS]
+usage: gridctl [-db FILE] [-server URL] [-unmetered-only] [-metered] [-v] COMMAND [ARGS]
+
+A PHOTO argument is a photo file (checked, optionally downscaled with -max-edge,
+hashed and queued for upload) or the sha256 of a photo already queued or uploaded.
 
 commands:
   login USER [-password P]        log in (asks for the password if not given)
@@ -48,7 +51,7 @@ commands:
   site-set SITE [-name N] [-address A] [-phone P] [-responsible R] [-risk LEVEL]
                                   edit a site (risk: major, significant, general, low;
                                   set by station staff)
-  check SITE [-result R] [-note N] [-photo SHA256]...
+  check SITE [-result R] [-note N] [-photo PHOTO]... [-max-edge N]
                                   record an inspection (result: pass, hazard_found, no_access)
   hazard-add SITE -title T [-severity general|major] [-description D]
                                   report a hazard
@@ -58,16 +61,21 @@ commands:
                                   submitted verified closed); -reopen starts a new round;
                                   a dispatch without -deadline gets the county's default
   checklists [-kind K]            download the checklist templates for offline use
-  inspect SITE [-fail CODE=NOTE]... [-photo CODE=SHA256]... [-na CODE]... [-note N]
-          [-signature SHA256 | -refused WHY] [-covert] [-kind K] [-version V]
+  inspect SITE [-fail CODE=NOTE]... [-photo CODE=PHOTO]... [-na CODE]... [-note N]
+          [-signature PHOTO | -refused WHY] [-covert] [-kind K] [-version V] [-max-edge N]
                                   a whole inspection against the site's checklist: every
                                   item passes unless failed or n/a; each failed item
                                   reports a hazard
-  evidence HAZARD [-photo SHA256]... [-note N] [-submit]
+  evidence HAZARD [-photo PHOTO]... [-note N] [-submit] [-max-edge N]
                                   rectification evidence; -submit asks for verification
+  attach COLLECTION DOC FILE [-field photos] [-max-edge N]
+                                  attach a photo to a record (offline); prints its sha256
+  photos                          the photo queue: each photo's state and last error
+  upload                          upload queued photos now (also those backing off)
+  photo-dismiss SHA256            forget a refused photo (its local copy is deleted)
   tasks [-status overdue,never,due,ok] [-area A]
                                   the sites your grid must check (from the server)
-  sync                            push the outbox and pull changes
+  sync                            push the outbox, pull changes, upload photos
   outbox                          unsynced ops
   rejected                        ops the server refused
   conflicts                       concurrent edits that lost (from the server)
@@ -88,6 +96,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	db := fs.String("db", DefaultDB, "the device's local file")
 	server := fs.String("server", DefaultServer, "the gridsync server")
 	verbose := fs.Bool("v", false, "log what the SDK does")
+	unmeteredOnly := fs.Bool("unmetered-only", false, "upload photos only on an unmetered network (records still sync)")
+	metered := fs.Bool("metered", false, "this network is metered (as a phone's system would tell the app)")
 	fs.Usage = func() {
 		fmt.Fprint(stderr, usage)
 		fs.PrintDefaults()
@@ -104,7 +114,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		level = slog.LevelDebug
 	}
 	c, err := client.Open(*db, client.Options{ServerURL: *server, AppVersion: "gridctl",
-		Logger: slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))})
+		Logger:              slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level})),
+		PhotosUnmeteredOnly: *unmeteredOnly, Unmetered: func() bool { return !*metered }})
 	if err != nil {
 		fmt.Fprintln(stderr, "gridctl:", err)
 		return 1
@@ -174,6 +185,14 @@ func (cmd *command) run(name string, args []string) error {
 		return cmd.tasks(args)
 	case "sync":
 		return cmd.sync()
+	case "attach":
+		return cmd.attach(args)
+	case "photos":
+		return cmd.photos()
+	case "upload":
+		return cmd.upload()
+	case "photo-dismiss":
+		return cmd.photoDismiss(args)
 	case "outbox":
 		return cmd.outbox()
 	case "rejected":
@@ -317,8 +336,13 @@ func (cmd *command) check(args []string) error {
 	result := fs.String("result", "pass", "pass, hazard_found or no_access")
 	note := fs.String("note", "", "note")
 	var photos multi
-	fs.Var(&photos, "photo", "sha256 of a photo (repeatable)")
+	fs.Var(&photos, "photo", "a photo file or sha256 (repeatable)")
+	maxEdge := fs.Int("max-edge", 0, "downscale photo files to this longest side in pixels")
 	pos, err := parse(fs, args, 1)
+	if err != nil {
+		return err
+	}
+	shas, files, err := splitPhotos(photos)
 	if err != nil {
 		return err
 	}
@@ -329,15 +353,16 @@ func (cmd *command) check(args []string) error {
 	if *note != "" {
 		f["note"] = *note
 	}
-	if len(photos) > 0 {
-		f["photos"] = []string(photos)
+	if len(shas) > 0 {
+		f["photos"] = shas
 	}
 	id, err := cmd.c.Create("inspections", f)
 	if err != nil {
 		return err
 	}
 	fmt.Fprintf(cmd.out, "inspection %s recorded (not synced yet)\n", id)
-	return nil
+	_, err = cmd.attachFiles("inspections", id, "photos", files, *maxEdge)
+	return err
 }
 
 func (cmd *command) hazardAdd(args []string) error {
@@ -425,6 +450,9 @@ func (cmd *command) sync() error {
 		fmt.Fprintf(cmd.out, "pushed %d ops: %d accepted, %d rejected\n", rep.Pushed, rep.Accepted, rep.Rejected)
 	}
 	if err != nil {
+		if rep != nil {
+			cmd.photoReport(&rep.Photos)
+		}
 		return err
 	}
 	if rep.Rescoped {
@@ -437,6 +465,7 @@ func (cmd *command) sync() error {
 	if rep.Rejected > 0 {
 		fmt.Fprintln(cmd.out, "some ops were refused: see gridctl rejected")
 	}
+	cmd.photoReport(&rep.Photos)
 	return nil
 }
 

@@ -62,6 +62,13 @@ func Read(r io.ReaderAt, size int64, loc *time.Location) (*Meta, error) {
 	return Parse(block, loc)
 }
 
+// Block returns the raw TIFF-structured EXIF block of a JPEG, PNG or WebP
+// file of the given size (what follows "Exif\0\0" in a JPEG APP1 segment),
+// to be copied into a re-encoded picture. It returns ErrNoExif when there is
+// none, or an error wrapping ErrMalformed when the file's structure is
+// broken.
+func Block(r io.ReaderAt, size int64) ([]byte, error) { return find(r, size) }
+
 // find returns the raw TIFF-structured EXIF block.
 func find(r io.ReaderAt, size int64) ([]byte, error) {
 	var head [12]byte
@@ -278,6 +285,60 @@ func Parse(block []byte, loc *time.Location) (*Meta, error) {
 		}
 	}
 	return m, nil
+}
+
+// ResetOrientation returns a copy of a TIFF-structured EXIF block whose
+// IFD0 Orientation says 1 (upright), for a picture whose pixels were turned
+// upright when it was re-encoded. Everything else (capture time, GPS) is
+// kept byte for byte; a block without an Orientation entry is returned as
+// an unchanged copy. A block whose header or IFD0 cannot be read is
+// ErrMalformed.
+func ResetOrientation(block []byte) ([]byte, error) {
+	if len(block) < 8 {
+		return nil, fmt.Errorf("%w: %d-byte TIFF header", ErrMalformed, len(block))
+	}
+	var order binary.ByteOrder
+	switch string(block[:4]) {
+	case "II*\x00":
+		order = binary.LittleEndian
+	case "MM\x00*":
+		order = binary.BigEndian
+	default:
+		return nil, fmt.Errorf("%w: not a TIFF header", ErrMalformed)
+	}
+	off := uint64(order.Uint32(block[4:8]))
+	if off+2 > uint64(len(block)) {
+		return nil, fmt.Errorf("%w: IFD offset %d outside the block", ErrMalformed, off)
+	}
+	n := uint64(order.Uint16(block[off:]))
+	if n > maxEntries || off+2+n*12 > uint64(len(block)) {
+		return nil, fmt.Errorf("%w: IFD0 with %d entries runs past the block", ErrMalformed, n)
+	}
+	out := append([]byte(nil), block...)
+	for i := range n {
+		p := out[off+2+i*12:]
+		typ, count := order.Uint16(p[2:]), uint64(order.Uint32(p[4:]))
+		if order.Uint16(p[0:]) != tagOrientation || (typ != typeShort && typ != typeLong) || count == 0 {
+			continue
+		}
+		// The first value is what readers take; it is inline when all
+		// values fit in the entry's 4 bytes, else at the offset there.
+		size := uint64(typeSize[typ])
+		v := p[8:12]
+		if size*count > 4 {
+			at := uint64(order.Uint32(p[8:]))
+			if at+size*count > uint64(len(out)) {
+				continue
+			}
+			v = out[at : at+size]
+		}
+		if typ == typeShort {
+			order.PutUint16(v, 1)
+		} else {
+			order.PutUint32(v, 1)
+		}
+	}
+	return out, nil
 }
 
 // ifd reads the IFD at off into a map by tag. Entries whose values lie

@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gridsync/gridsync/server/exif"
-	"github.com/gridsync/gridsync/server/exif/exiftest"
+	"github.com/gridsync/gridsync/internal/exif"
+	"github.com/gridsync/gridsync/internal/exif/exiftest"
 )
 
 var shanghai = time.FixedZone("CST", 8*3600)
@@ -168,6 +168,93 @@ func FuzzParse(f *testing.F) {
 		m, err := exif.Parse(b, nil)
 		if err == nil && m.HasGPS && (m.Lat < -90 || m.Lat > 90 || m.Lng < -180 || m.Lng > 180) {
 			t.Fatalf("GPS out of range: %+v", m)
+		}
+	})
+}
+
+// Block finds the same TIFF data the builder spliced into a JPEG and a PNG.
+func TestBlock(t *testing.T) {
+	o := exiftest.Options{TakenAt: "2026:05:06 07:08:09", GPS: true, Lat: 27.5, Lng: 120.25, Orientation: 6}
+	for name, b := range map[string][]byte{"jpeg": exiftest.JPEG(t, o), "png": exiftest.PNG(t, o)} {
+		got, err := exif.Block(bytes.NewReader(b), int64(len(b)))
+		if err != nil || !bytes.Equal(got, exiftest.TIFF(o)) {
+			t.Errorf("%s: got %d bytes, %v; want the %d bytes spliced in", name, len(got), err, len(exiftest.TIFF(o)))
+		}
+	}
+	plain := exiftest.JPEG(t, exiftest.Options{})
+	if _, err := exif.Block(bytes.NewReader(plain), int64(len(plain))); !errors.Is(err, exif.ErrNoExif) {
+		t.Errorf("JPEG without EXIF: got %v, want ErrNoExif", err)
+	}
+}
+
+// ResetOrientation makes a block say "upright" and keeps the capture time
+// and position, in both byte orders; a camera file written by exiftool too.
+func TestResetOrientation(t *testing.T) {
+	for _, be := range []bool{false, true} {
+		o := exiftest.Options{TakenAt: "2026:05:06 07:08:09", Offset: "+08:00", GPS: true, Lat: 27.5, Lng: -120.25, Orientation: 6, BigEndian: be}
+		block := exiftest.TIFF(o)
+		out, err := exif.ResetOrientation(block)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, err := exif.Parse(out, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := time.Date(2026, 5, 6, 7, 8, 9, 0, shanghai)
+		if m.Orientation != 1 || !m.TakenAt.Equal(want) || !m.HasGPS || !near(m.Lat, 27.5) || !near(m.Lng, -120.25) {
+			t.Errorf("big-endian=%v: got %+v", be, m)
+		}
+		if len(out) != len(block) || bytes.Equal(out, block) {
+			t.Errorf("big-endian=%v: want a same-size copy with the orientation changed", be)
+		}
+		if m0, _ := exif.Parse(block, nil); m0.Orientation != 6 {
+			t.Errorf("big-endian=%v: the input block was modified", be)
+		}
+	}
+	cam, err := os.ReadFile(filepath.Join("testdata", "camera-ii.jpg"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	block, err := exif.Block(bytes.NewReader(cam), int64(len(cam)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := exif.ResetOrientation(block)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m, err := exif.Parse(out, shanghai); err != nil || m.Orientation != 1 || !m.HasGPS || m.TakenAt.IsZero() {
+		t.Fatalf("camera-ii.jpg: got %+v, %v", m, err)
+	}
+
+	upright := exiftest.TIFF(exiftest.Options{TakenAt: "2026:05:06 07:08:09"})
+	if out, err := exif.ResetOrientation(upright); err != nil || !bytes.Equal(out, upright) {
+		t.Errorf("block without orientation: got %v, want it unchanged", err)
+	}
+	for _, bad := range [][]byte{nil, []byte("XX*\x00\x08\x00\x00\x00"), []byte("II*\x00\xff\xff\x00\x00"), upright[:12]} {
+		if _, err := exif.ResetOrientation(bad); !errors.Is(err, exif.ErrMalformed) {
+			t.Errorf("%q: got %v, want ErrMalformed", bad, err)
+		}
+	}
+}
+
+// FuzzResetOrientation feeds raw blocks to ResetOrientation: it must not
+// panic, and a block it returns has the input's size and, when it parses,
+// no orientation other than upright.
+func FuzzResetOrientation(f *testing.F) {
+	f.Add(exiftest.TIFF(exiftest.Options{TakenAt: "2026:05:06 07:08:09", GPS: true, Lat: 1, Lng: 2, Orientation: 6}))
+	f.Add(exiftest.TIFF(exiftest.Options{Orientation: 8, BigEndian: true}))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		out, err := exif.ResetOrientation(b)
+		if err != nil {
+			return
+		}
+		if len(out) != len(b) {
+			t.Fatalf("got %d bytes from %d", len(out), len(b))
+		}
+		if m, err := exif.Parse(out, nil); err == nil && m.Orientation > 1 {
+			t.Fatalf("orientation %d left", m.Orientation)
 		}
 	})
 }
