@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -99,7 +100,7 @@ func uploadPhoto(t *testing.T, base, token, name string) {
 	if resp.StatusCode != http.StatusCreated {
 		t.Fatalf("create upload of %s: %d", name, resp.StatusCode)
 	}
-	resp = do(http.MethodPatch, resp.Header.Get("Location"), b, "Content-Type", "application/offset+octet-stream", "Upload-Offset", "0")
+	resp = do(http.MethodPatch, strings.TrimPrefix(resp.Header.Get("Location"), base), b, "Content-Type", "application/offset+octet-stream", "Upload-Offset", "0")
 	if resp.StatusCode != http.StatusNoContent {
 		t.Fatalf("upload %s: %d", name, resp.StatusCode)
 	}

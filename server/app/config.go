@@ -39,6 +39,8 @@ type Config struct {
 	MinIO            minio.Config  // GRIDSYNC_MINIO_ENDPOINT, _BUCKET, _ACCESS_KEY, _SECRET_KEY, _TLS
 	PhotoMaxDistance float64       // GRIDSYNC_PHOTO_MAX_DISTANCE: metres from the site before a photo is flagged
 	PhotoTimeWindow  time.Duration // GRIDSYNC_PHOTO_TIME_WINDOW: EXIF time vs record time before a photo is flagged
+
+	PublicURL string // GRIDSYNC_PUBLIC_URL: absolute URL devices reach the server at (tus Location); empty: from each request
 }
 
 // DBPath is the SQLite file inside the data folder.
@@ -92,6 +94,7 @@ func (c *Config) bindFlags(fs *flag.FlagSet, getenv func(string) string) {
 	}
 	fs.Float64Var(&c.PhotoMaxDistance, "photo-max-distance", maxDist, "metres between a photo's GPS and its site before it is flagged ("+envName("photo-max-distance")+")")
 	dur(&c.PhotoTimeWindow, "photo-time-window", server.DefaultPhotoTimeWindow, "EXIF time vs record time before a photo is flagged")
+	str(&c.PublicURL, "public-url", "", "absolute URL devices reach the server at, for tus Location headers (default: each request's scheme and host)")
 	demo, _ := strconv.ParseBool(getenv(envName("demo")))
 	fs.BoolVar(&c.Demo, "demo", demo, "load the demo county 青溪县 on start ("+envName("demo")+")")
 }

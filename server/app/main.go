@@ -207,6 +207,9 @@ func (m *Main) serve(ctx context.Context) error {
 	}
 	m.http = gshttp.NewServer(m.Log, gshttp.Services{Auth: auth, Areas: areas, Sync: m.sync, Domain: sqlite.NewDomainService(m.db), Photos: m.photos, Web: dashboard},
 		ready)
+	if err := m.http.SetPublicURL(m.Config.PublicURL); err != nil {
+		return err
+	}
 	if m.ln, err = net.Listen("tcp", m.Config.Addr); err != nil {
 		return err
 	}

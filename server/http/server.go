@@ -62,6 +62,9 @@ type Server struct {
 	requests *prometheus.CounterVec
 	latency  *prometheus.HistogramVec
 	ops      *prometheus.CounterVec
+
+	// publicURL is the base of absolute tus Location headers (upload.go).
+	publicURL string
 }
 
 // NewServer builds the API. ready lists the dependencies /readyz checks by

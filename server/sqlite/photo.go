@@ -193,30 +193,47 @@ func (s *PhotoService) CreateUpload(ctx context.Context, nu server.NewUpload) (*
 	if err := validateNewUpload(nu); err != nil {
 		return nil, err
 	}
-	id := hex.EncodeToString(randomBytes(16))
 	tx, err := s.db.beginTx(ctx)
 	if err != nil {
 		return nil, err
 	}
 	defer tx.Rollback()
+	if nu.Doc != "" {
+		if err := checkUploadDoc(ctx, tx, p, nu.Doc); err != nil {
+			return nil, err
+		}
+	}
+	// The device's own upload of the same photo, most advanced first: a
+	// POST whose reply was lost on the way back is sent again.
+	u, err := scanUpload(tx.QueryRowContext(ctx, `SELECT `+uploadColumns+` FROM uploads
+		WHERE user_id = ? AND device_id = ? AND sha256 = ? AND length = ?
+		ORDER BY CASE state WHEN 'stored' THEN 0 WHEN 'complete' THEN 1 ELSE 2 END, offset DESC, created_at DESC LIMIT 1`,
+		p.UserID, p.DeviceID, nu.SHA256, nu.Length))
+	if err == nil {
+		return u, nil
+	} else if !errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("find upload: %w", err)
+	}
 	var n int
 	var bytes int64
-	if err := tx.QueryRowContext(ctx, `SELECT count(*), COALESCE(sum(length), 0) FROM uploads WHERE user_id = ? AND state != 'stored'`,
+	if err := tx.QueryRowContext(ctx, `SELECT count(*), COALESCE(sum(length), 0) FROM uploads WHERE user_id = ? AND state = 'open'`,
 		p.UserID).Scan(&n, &bytes); err != nil {
 		return nil, fmt.Errorf("upload quota: %w", err)
 	}
 	if n >= server.MaxOpenUploads {
 		return nil, &server.Error{Code: server.EQUOTA, Message: fmt.Sprintf("%d unfinished uploads: finish or terminate some first", n),
-			Details: map[string]any{"max_uploads": server.MaxOpenUploads}}
+			Details: map[string]any{"max_uploads": server.MaxOpenUploads, "retry_after": s.retryAfter()}}
 	}
 	if bytes+nu.Length > server.MaxOpenUploadBytes {
 		return nil, &server.Error{Code: server.EQUOTA, Message: fmt.Sprintf("unfinished uploads would hold %d bytes, over %d: finish or terminate some first", bytes+nu.Length, server.MaxOpenUploadBytes),
-			Details: map[string]any{"max_bytes": server.MaxOpenUploadBytes}}
+			Details: map[string]any{"max_bytes": server.MaxOpenUploadBytes, "retry_after": s.retryAfter()}}
 	}
-	u := &server.Upload{ID: id, UserID: p.UserID, DeviceID: p.DeviceID, SHA256: nu.SHA256, Length: nu.Length, Filename: nu.Filename,
-		Doc: nu.Doc, State: server.UploadOpen, CreatedAt: tx.now, ExpiresAt: tx.now.Add(server.UploadTTL)}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO uploads (id, user_id, device_id, sha256, length, filename, doc, created_at, expires_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`, u.ID, u.UserID, u.DeviceID, u.SHA256, u.Length, u.Filename, u.Doc, ms(u.CreatedAt), ms(u.ExpiresAt)); err != nil {
+	id := hex.EncodeToString(randomBytes(16))
+	u = &server.Upload{ID: id, UserID: p.UserID, DeviceID: p.DeviceID, SHA256: nu.SHA256, Length: nu.Length, Filename: nu.Filename,
+		Doc: nu.Doc, Metadata: nu.Metadata, State: server.UploadOpen, CreatedAt: tx.now, ExpiresAt: tx.now.Add(server.UploadStartTTL)}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO uploads (id, user_id, device_id, sha256, length, filename, doc, metadata, created_at, expires_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, u.ID, u.UserID, u.DeviceID, u.SHA256, u.Length, u.Filename, u.Doc, u.Metadata,
+		ms(u.CreatedAt), ms(u.ExpiresAt)); err != nil {
 		return nil, fmt.Errorf("insert upload: %w", err)
 	}
 	// The file exists (and its directory entry is durable) before the
@@ -230,6 +247,27 @@ func (s *PhotoService) CreateUpload(ctx context.Context, nu server.NewUpload) (*
 	}
 	u.CreatedAt, u.ExpiresAt = u.CreatedAt.UTC(), u.ExpiresAt.UTC()
 	return u, nil
+}
+
+// checkUploadDoc refuses an upload's doc unless it is a document in the
+// caller's area. A document elsewhere gets the same answer as one that
+// does not exist, so the answer tells nothing about other areas.
+func checkUploadDoc(ctx context.Context, tx *Tx, p *server.Principal, doc string) error {
+	col, id, _ := strings.Cut(doc, "/")
+	var path string
+	err := tx.QueryRowContext(ctx, `SELECT area_path FROM docs WHERE collection = ? AND id = ?`, col, id).Scan(&path)
+	if errors.Is(err, sql.ErrNoRows) || (err == nil && !server.Covers(p.AreaPath, path)) {
+		return server.Errorf(server.EFORBIDDEN, "doc %.200q is not a document in your area: push the record first, or leave doc out", doc)
+	} else if err != nil {
+		return fmt.Errorf("upload doc: %w", err)
+	}
+	return nil
+}
+
+// retryAfter is the Retry-After a device is given, in seconds: the
+// background loop's period, after which the server has tried again.
+func (s *PhotoService) retryAfter() int {
+	return max(1, int((s.retry+time.Second-1)/time.Second))
 }
 
 func randomBytes(n int) []byte {
@@ -249,6 +287,8 @@ func validateNewUpload(nu server.NewUpload) error {
 			Details: map[string]any{"max_size": server.MaxPhotoSize}}
 	case len(nu.Filename) > server.MaxFilenameLen || !utf8.ValidString(nu.Filename) || strings.ContainsFunc(nu.Filename, isControl):
 		return server.Errorf(server.EINVALID, "filename must be at most %d bytes of printable UTF-8", server.MaxFilenameLen)
+	case len(nu.Metadata) > server.MaxUploadMetadata || strings.ContainsFunc(nu.Metadata, isControl):
+		return server.Errorf(server.EINVALID, "Upload-Metadata must be at most %d bytes without control characters", server.MaxUploadMetadata)
 	}
 	if nu.Doc != "" {
 		col, id, ok := strings.Cut(nu.Doc, "/")
@@ -286,12 +326,12 @@ func syncDir(dir string) error {
 	return d.Close()
 }
 
-const uploadColumns = `id, user_id, device_id, sha256, length, offset, filename, doc, state, mime, created_at, expires_at`
+const uploadColumns = `id, user_id, device_id, sha256, length, offset, filename, doc, metadata, state, mime, created_at, expires_at`
 
 func scanUpload(row interface{ Scan(...any) error }) (*server.Upload, error) {
 	var u server.Upload
 	var created, expires int64
-	if err := row.Scan(&u.ID, &u.UserID, &u.DeviceID, &u.SHA256, &u.Length, &u.Offset, &u.Filename, &u.Doc, &u.State, &u.MIME,
+	if err := row.Scan(&u.ID, &u.UserID, &u.DeviceID, &u.SHA256, &u.Length, &u.Offset, &u.Filename, &u.Doc, &u.Metadata, &u.State, &u.MIME,
 		&created, &expires); err != nil {
 		return nil, err
 	}
@@ -410,6 +450,9 @@ func (s *PhotoService) WriteUpload(ctx context.Context, id string, c server.Chun
 		return u, &server.Error{Code: server.EOFFSET, Message: fmt.Sprintf("chunk starts at %d, the upload is at %d: resume from there", c.Offset, u.Offset),
 			Details: map[string]any{"offset": u.Offset}}
 	}
+	if c.Size > 0 && c.Offset+c.Size > u.Length {
+		return u, overlong(u)
+	}
 	if u.State != server.UploadOpen || u.Offset == u.Length {
 		// Every byte is in already: this is a retry of the last chunk whose
 		// reply was lost, or of a finish the blob store refused.
@@ -434,7 +477,9 @@ func (s *PhotoService) WriteUpload(ctx context.Context, id string, c server.Chun
 }
 
 // writeChunk appends c.Body to the upload's file at u.Offset and advances
-// u.Offset (on disk and in the database) by the bytes kept.
+// u.Offset (on disk and in the database) by the bytes kept. A body that
+// runs past the upload's length is refused whole: the upload is left as
+// before the chunk.
 func (s *PhotoService) writeChunk(ctx context.Context, u *server.Upload, c server.Chunk) error {
 	f, err := os.OpenFile(s.partPath(u.ID), os.O_RDWR, 0)
 	if err != nil {
@@ -449,10 +494,12 @@ func (s *PhotoService) writeChunk(ctx context.Context, u *server.Upload, c serve
 	if _, err := f.Seek(u.Offset, io.SeekStart); err != nil {
 		return err
 	}
-	body := io.LimitReader(c.Body, u.Length-u.Offset)
+	// One byte more than the upload lacks tells an overlong body.
+	body := io.LimitReader(c.Body, u.Length-u.Offset+1)
 	if c.Checksum != nil {
 		return s.writeVerified(ctx, f, u, body, c)
 	}
+	start := u.Offset
 	buf := make([]byte, 64<<10)
 	var pending int64 // written, not yet synced and recorded
 	commit := func() error {
@@ -470,11 +517,16 @@ func (s *PhotoService) writeChunk(ctx context.Context, u *server.Upload, c serve
 	for {
 		n, err := body.Read(buf)
 		if n > 0 {
+			if u.Offset+pending+int64(n) > u.Length {
+				return s.refuseOverlong(ctx, f, u, start)
+			}
 			if _, werr := f.Write(buf[:n]); werr != nil {
 				return fmt.Errorf("write upload file: %w", werr)
 			}
 			pending += int64(n)
-			if pending >= checkpointBytes {
+			// The last byte is recorded only once the body has ended, so
+			// an overlong body is refused before it completes the upload.
+			if pending >= checkpointBytes && u.Offset+pending < u.Length {
 				if err := commit(); err != nil {
 					return err
 				}
@@ -496,7 +548,7 @@ func (s *PhotoService) writeChunk(ctx context.Context, u *server.Upload, c serve
 	if readErr != nil {
 		return bodyError(readErr, u)
 	}
-	return s.checkNoExtra(c.Body, u)
+	return nil
 }
 
 // writeVerified writes a chunk that carries a checksum: it is recorded only
@@ -505,37 +557,44 @@ func (s *PhotoService) writeVerified(ctx context.Context, f *os.File, u *server.
 	h := sha256.New()
 	w := &errWriter{w: io.MultiWriter(f, h)}
 	n, err := io.Copy(w, body)
-	if w.err != nil {
+	switch {
+	case w.err != nil:
 		return fmt.Errorf("write upload file: %w", w.err)
-	} else if err != nil {
+	case u.Offset+n > u.Length:
+		return s.refuseOverlong(ctx, f, u, u.Offset)
+	case err != nil:
 		return bodyError(err, u)
-	}
-	if string(h.Sum(nil)) != string(c.Checksum) {
+	case string(h.Sum(nil)) != string(c.Checksum):
 		return server.Errorf(server.ECHECKSUM, "the %d-byte chunk at %d does not match its Upload-Checksum: it was discarded, send it again", n, u.Offset)
-	}
-	if n == 0 {
+	case n == 0:
 		return nil
 	}
 	if err := f.Sync(); err != nil {
 		return fmt.Errorf("sync upload file: %w", err)
 	}
 	u.Offset += n
-	if err := s.saveOffset(ctx, u); err != nil {
-		return err
-	}
-	return s.checkNoExtra(c.Body, u)
+	return s.saveOffset(ctx, u)
 }
 
-// checkNoExtra fails when the body goes on past the upload's length.
-func (s *PhotoService) checkNoExtra(body io.Reader, u *server.Upload) error {
-	if u.Offset < u.Length {
-		return nil
+// refuseOverlong undoes a chunk whose body ran past the upload's length:
+// its bytes are dropped and the offset goes back to where the chunk began
+// (a long chunk may have recorded checkpoints), so nothing of it is kept.
+func (s *PhotoService) refuseOverlong(ctx context.Context, f *os.File, u *server.Upload, start int64) error {
+	if err := f.Truncate(start); err != nil {
+		return fmt.Errorf("truncate upload file: %w", err)
 	}
-	if n, _ := io.ReadFull(body, make([]byte, 1)); n > 0 {
-		return &server.Error{Code: server.ETOOLARGE, Message: fmt.Sprintf("the body runs past the declared length of %d bytes", u.Length),
-			Details: map[string]any{"offset": u.Offset}}
+	if u.Offset != start {
+		u.Offset = start
+		if err := s.saveOffset(ctx, u); err != nil {
+			return err
+		}
 	}
-	return nil
+	return overlong(u)
+}
+
+func overlong(u *server.Upload) error {
+	return &server.Error{Code: server.ETOOLARGE, Message: fmt.Sprintf("the chunk runs past the declared length of %d bytes: it was refused, nothing of it kept", u.Length),
+		Details: map[string]any{"offset": u.Offset}}
 }
 
 // bodyError reports a body that broke off. The device is usually gone; if
@@ -725,6 +784,9 @@ func (s *PhotoService) store(ctx context.Context, u *server.Upload) error {
 			return fmt.Errorf("insert photo: %w", err)
 		}
 	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO photo_uploaders (sha256, user_id) VALUES (?, ?) ON CONFLICT DO NOTHING`, u.SHA256, u.UserID); err != nil {
+		return fmt.Errorf("record uploader: %w", err)
+	}
 	if _, err := tx.ExecContext(ctx, `UPDATE uploads SET state = 'stored' WHERE id = ?`, u.ID); err != nil {
 		return fmt.Errorf("store upload: %w", err)
 	}
@@ -758,7 +820,7 @@ func (s *PhotoService) blobError(ctx context.Context, op string, u *server.Uploa
 		s.log.WarnContext(ctx, "photo store unavailable; the upload is kept and retried", slog.String("upload", u.ID),
 			slog.String("op", op), slog.Any("err", err))
 		return &server.Error{Code: server.EUNAVAILABLE, Message: "the photo store is unavailable: the photo is safe on the server and will be stored; retry later",
-			Details: map[string]any{"received": true}}
+			Details: map[string]any{"received": true, "retry_after": s.retryAfter()}}
 	}
 	return fmt.Errorf("blob %s %s: %w", op, u.SHA256, err)
 }
