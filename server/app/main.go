@@ -188,7 +188,7 @@ func (m *Main) serve(ctx context.Context) error {
 		}
 	}
 	areas := sqlite.NewAreaService(m.db)
-	blobs, err := m.openBlobs(ctx)
+	blobs, err := m.openBlobs()
 	if err != nil {
 		return err
 	}
@@ -236,10 +236,12 @@ func (m *Main) serve(ctx context.Context) error {
 }
 
 // openBlobs opens the photo store the configuration names: the local
-// folder DATA/blobs, or a MinIO bucket. The secret key is never logged.
-func (m *Main) openBlobs(ctx context.Context) (blob.Store, error) {
+// folder DATA/blobs, or a MinIO bucket. MinIO is not contacted here: the
+// server starts and syncs records while it is down (/readyz says so), and
+// uploads wait for it. The secret key is never logged.
+func (m *Main) openBlobs() (blob.Store, error) {
 	if m.Config.Blob == "minio" {
-		s, err := minio.Open(ctx, m.Config.MinIO)
+		s, err := minio.Open(m.Config.MinIO)
 		if err != nil {
 			return nil, fmt.Errorf("photo store: %w", err)
 		}

@@ -12,8 +12,12 @@ import (
 	"testing"
 	"time"
 
+	miniogo "github.com/minio/minio-go/v7"
+	"github.com/minio/minio-go/v7/pkg/credentials"
+
 	"github.com/gridsync/gridsync/internal/miniotest"
 	"github.com/gridsync/gridsync/server/app/apptest"
+	"github.com/gridsync/gridsync/server/minio"
 	"github.com/gridsync/gridsync/syncproto"
 )
 
@@ -21,10 +25,116 @@ import (
 func startWithMinIO(t *testing.T) (*apptest.Server, *miniotest.Server) {
 	t.Helper()
 	ms := miniotest.StartServer(t)
-	cfg := ms.Config()
-	srv := apptest.Start(t, "-blob", "minio", "-minio-endpoint", cfg.Endpoint, "-minio-bucket", cfg.Bucket,
+	return startOn(t, ms.Config()), ms
+}
+
+func startOn(t *testing.T, cfg minio.Config) *apptest.Server {
+	t.Helper()
+	return apptest.Start(t, "-blob", "minio", "-minio-endpoint", cfg.Endpoint, "-minio-bucket", cfg.Bucket,
 		"-minio-access-key", cfg.AccessKey, "-minio-secret-key", cfg.SecretKey)
-	return srv, ms
+}
+
+// rawMinIO reaches MinIO without the server, to check what it stored.
+func rawMinIO(t *testing.T, cfg minio.Config) *miniogo.Client {
+	t.Helper()
+	c, err := miniogo.New(cfg.Endpoint, &miniogo.Options{Creds: credentials.NewStaticV4(cfg.AccessKey, cfg.SecretKey, ""), Region: cfg.Region})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// bucketObjects lists the photos in the bucket and checks each one's bytes
+// hash to its name.
+func bucketObjects(t *testing.T, cfg minio.Config) map[string]bool {
+	t.Helper()
+	c := rawMinIO(t, cfg)
+	out := map[string]bool{}
+	for obj := range c.ListObjects(t.Context(), cfg.Bucket, miniogo.ListObjectsOptions{Prefix: "sha256/", Recursive: true}) {
+		if obj.Err != nil {
+			t.Fatalf("list bucket: %v", obj.Err)
+		}
+		o, err := c.GetObject(t.Context(), cfg.Bucket, obj.Key, miniogo.GetObjectOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := io.ReadAll(o)
+		o.Close()
+		if err != nil {
+			t.Fatalf("read %s: %v", obj.Key, err)
+		}
+		name := strings.TrimPrefix(obj.Key, "sha256/")
+		if sha(b) != name {
+			t.Errorf("object %s holds %d bytes hashing to %s", obj.Key, len(b), sha(b))
+		}
+		out[name] = true
+	}
+	return out
+}
+
+// The server starts, and restarts, while MinIO is down: record sync works,
+// /readyz says the blob store is down, an upload is answered 503 with
+// Retry-After; once MinIO is up the upload completes without the device
+// and the object is in the bucket (created then).
+func TestServerStartsWhileMinIODown(t *testing.T) {
+	ms := miniotest.StartServer(t)
+	cfg := ms.Config()
+	ms.Stop()
+	srv := startOn(t, cfg)
+	base := srv.URL()
+	if status, checks := readyz(t, base); status != 503 || checks["blobs"] == "ok" || checks["database"] != "ok" {
+		t.Fatalf("readyz with MinIO down: %d %v", status, checks)
+	}
+	w := login(t, base, "worker-1-1-1", "phone-down-0001")
+	photo := photoOf(t, 300<<10, 40)
+	w.hazard(t, "hz-down-1", sha(photo))
+
+	srv.Restart()
+	w = login(t, srv.URL(), "worker-1-1-1", "phone-down-0001")
+	w.seq = 1
+	w.hazard(t, "hz-down-2", sha(photo))
+
+	loc := w.create(t, photo, sha(photo))
+	resp, body := w.patch(t, loc, 0, photo)
+	wantStatus(t, "PATCH with MinIO down", resp, body, 503, "unavailable")
+	var e apiErr
+	json.Unmarshal(body, &e)
+	if e.Details["received"] != true || resp.Header.Get("Retry-After") != "15" {
+		t.Fatalf("503 with details %v, Retry-After %q; want received and 15", e.Details, resp.Header.Get("Retry-After"))
+	}
+	resp, body = w.tus(t, "HEAD", loc, nil)
+	wantStatus(t, "HEAD with MinIO down", resp, body, 503, "")
+	if resp.Header.Get("Retry-After") != "15" {
+		t.Fatalf("HEAD 503 without Retry-After: %v", resp.Header)
+	}
+
+	ms.Restart(t)
+
+	// Nobody retries: the server's background loop stores the photo.
+	deadline := time.Now().Add(90 * time.Second)
+	for !bucketHas(t, cfg, sha(photo)) {
+		if time.Now().After(deadline) {
+			t.Fatal("photo not in the bucket after MinIO came back")
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+	if objs := bucketObjects(t, cfg); len(objs) != 1 || !objs[sha(photo)] {
+		t.Fatalf("bucket holds %v", objs)
+	}
+	resp, body = w.tus(t, "HEAD", loc, nil)
+	if resp.StatusCode != 200 || resp.Header.Get("Upload-Offset") != strconv.Itoa(len(photo)) {
+		t.Fatalf("HEAD after MinIO came back: %d %v %s", resp.StatusCode, resp.Header, body)
+	}
+	if status, checks := readyz(t, base); status != 200 {
+		t.Fatalf("readyz after MinIO came back: %d %v", status, checks)
+	}
+}
+
+// bucketHas reports whether the bucket has the photo (false while the
+// bucket does not exist yet).
+func bucketHas(t *testing.T, cfg minio.Config, sha string) bool {
+	_, err := rawMinIO(t, cfg).StatObject(t.Context(), cfg.Bucket, "sha256/"+sha, miniogo.StatObjectOptions{})
+	return err == nil
 }
 
 func readyz(t *testing.T, base string) (int, map[string]string) {
