@@ -348,6 +348,7 @@ func unreachable(err error) bool {
 		errors.As(err, &netErr) && netErr.Timeout() ||
 		errors.Is(err, context.DeadlineExceeded) ||
 		errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, io.EOF) || // the server closed the connection mid-request
 		errors.Is(err, syscall.ECONNREFUSED) ||
 		errors.Is(err, syscall.ECONNRESET) ||
 		errors.Is(err, syscall.EPIPE)
