@@ -81,6 +81,9 @@ func Launch(dir string) (*Server, error) {
 }
 
 func launch(bin, dir string) (*Server, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, err
+	}
 	s := &Server{
 		bin:      bin,
 		dataDir:  filepath.Join(dir, "data"),

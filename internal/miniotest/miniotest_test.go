@@ -2,6 +2,7 @@ package miniotest_test
 
 import (
 	"net/http"
+	"path/filepath"
 	"testing"
 
 	"github.com/gridsync/gridsync/internal/miniotest"
@@ -45,7 +46,7 @@ func TestKillRestart(t *testing.T) {
 // Launch serves programs without a testing.TB; the caller stops the server.
 func TestLaunch(t *testing.T) {
 	miniotest.StartServer(t).Stop() // skips, or fails under CI, without a binary
-	s, err := miniotest.Launch(t.TempDir())
+	s, err := miniotest.Launch(filepath.Join(t.TempDir(), "not-yet"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -710,12 +710,19 @@ func TestPhotoHashAloneReadsNothing(t *testing.T) {
 // upload as it was: the right chunk then completes it.
 func TestPhotoOverlongChunk(t *testing.T) {
 	e := mustPhotoEnv(t)
-	ctx := e.as(t, "worker-1-1-1", "phone-w111-long")
-	// Larger than a checkpoint, so an unsized body has recorded offsets
+	// A checkpoint at every read, so an unsized body has recorded offsets
 	// before it is found too long.
-	photo := exiftest.JPEG(t, exiftest.Options{Noise: true, Width: 1600, Height: 1200, Seed: 35})
-	if len(photo) < 1<<20+1000 {
-		t.Fatalf("photo of %d bytes, want more than 1 MiB after the first chunk", len(photo))
+	var err error
+	e.photos, err = sqlite.NewPhotoService(e.db, sqlite.PhotoOptions{Blobs: e.blobs, Dir: filepath.Join(e.dir, "uploads"),
+		RetryInterval: 50 * time.Millisecond, CheckpointInterval: time.Nanosecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { e.photos.Close() })
+	ctx := e.as(t, "worker-1-1-1", "phone-w111-long")
+	photo := exiftest.JPEG(t, exiftest.Options{Noise: true, Width: 600, Height: 400, Seed: 35})
+	if len(photo) < 100<<10 {
+		t.Fatalf("photo of %d bytes, want several reads' worth", len(photo))
 	}
 	long := append(append([]byte{}, photo...), "extra bytes"...)
 	u, err := e.photos.CreateUpload(ctx, server.NewUpload{SHA256: hashOf(photo), Length: int64(len(photo))})

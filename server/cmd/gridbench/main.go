@@ -52,6 +52,10 @@ func (r *report) add(format string, args ...any) {
 
 func main() {
 	flag.Parse()
+	if *photosMode {
+		check(runPhotos())
+		return
+	}
 	if *quick {
 		*large, *runs, *devices = 20_000, 1, 100
 	}
