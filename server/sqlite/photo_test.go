@@ -561,7 +561,7 @@ func TestPhotoCreateIdempotent(t *testing.T) {
 		t.Fatal(err)
 	}
 	if again, err = e.photos.CreateUpload(ctx, nu); err != nil || again.ID != first.ID || again.Offset != 100 ||
-		again.ExpiresAt.Sub(time.Now()) < server.UploadTTL-time.Minute {
+		time.Until(again.ExpiresAt) < server.UploadTTL-time.Minute {
 		t.Fatalf("creation after 100 bytes: %+v, %v", again, err)
 	}
 	other, err := e.photos.CreateUpload(e.as(t, "worker-1-1-1", "phone-w111-idem2"), nu)
