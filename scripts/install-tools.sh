@@ -22,3 +22,8 @@ fi
 if [ -f scripts/install-chromium.sh ]; then
   bash scripts/install-chromium.sh
 fi
+
+# tus-js-client, a stock tus client for the upload protocol test.
+if [ -f scripts/install-tusjs.sh ]; then
+  bash scripts/install-tusjs.sh
+fi

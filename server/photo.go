@@ -15,8 +15,10 @@ const (
 	// MaxPhotoSize bounds one photo. Phone cameras write 2–8 MB JPEGs; 15 MiB
 	// leaves room for HEIC and high-resolution sensors.
 	MaxPhotoSize = 15 << 20
-	// MaxOpenUploads bounds the uploads of one user that are not yet stored
-	// (open, or complete and waiting for the object store).
+	// MaxOpenUploads bounds the open uploads of one user (bytes still
+	// arriving). Complete uploads, verified and waiting for the object
+	// store, do not count: they are the server's burden, not the device's,
+	// and counting them would lock a user out during a long outage.
 	MaxOpenUploads = 32
 	// MaxOpenUploadBytes bounds the declared bytes of those uploads, so one
 	// user cannot fill the server's disk with partial files.
@@ -25,6 +27,13 @@ const (
 	// write; then its partial bytes are removed and a HEAD answers 404, and
 	// the device starts again (it still has the photo).
 	UploadTTL = 7 * 24 * time.Hour
+	// UploadStartTTL is how long an upload that never received a byte is
+	// kept: a creation whose reply was lost on a 2G link is usually created
+	// again (and found again, see PhotoService.CreateUpload) within
+	// minutes; one never used should not hold quota for UploadTTL.
+	UploadStartTTL = 24 * time.Hour
+	// MaxUploadMetadata bounds the tus Upload-Metadata header, kept as sent.
+	MaxUploadMetadata = 4 << 10
 	// MaxFilenameLen bounds the optional filename of an upload, in bytes.
 	MaxFilenameLen = 255
 	// MaxMissingPhotos bounds one answer of PhotoService.Missing.
@@ -64,8 +73,12 @@ type NewUpload struct {
 	SHA256   string // 64 lowercase hex digits: the photo's content address
 	Length   int64  // the photo's size in bytes, 1..MaxPhotoSize
 	Filename string // optional, for people reading logs
-	// Doc is optional "collection/id" of the document the photo belongs to.
+	// Doc is optional "collection/id" of the document the photo belongs to;
+	// when given, it must be a document in the caller's area.
 	Doc string
+	// Metadata is the tus Upload-Metadata header as the device sent it (at
+	// most MaxUploadMetadata bytes), answered back unchanged.
+	Metadata string
 }
 
 // Upload is a resumable upload of one photo by one device.
@@ -78,6 +91,7 @@ type Upload struct {
 	Offset    int64     `json:"offset"`
 	Filename  string    `json:"filename,omitempty"`
 	Doc       string    `json:"doc,omitempty"`
+	Metadata  string    `json:"metadata,omitempty"`
 	State     string    `json:"state"`
 	MIME      string    `json:"mime,omitempty"`
 	CreatedAt time.Time `json:"created_at"`
@@ -89,6 +103,10 @@ type Chunk struct {
 	// Offset is where the device says the bytes start; it must equal the
 	// upload's offset.
 	Offset int64
+	// Size is the body's declared size (Content-Length) when known, more
+	// than 0; a chunk that would run past the upload's length is then
+	// refused before a byte is read. 0 or less: unknown.
+	Size int64
 	// Body yields the bytes. If it fails part-way (a dropped connection),
 	// the bytes read so far are kept, unless Checksum is set.
 	Body io.Reader
@@ -153,7 +171,9 @@ type DocPhoto struct {
 	// Live is false when the photo was removed from the document; it stays
 	// readable as evidence.
 	Live bool `json:"live"`
-	// Present is whether the photo is stored; Photo is nil otherwise.
+	// Present is whether the photo is stored and was uploaded by a user
+	// whose area covers the document (see OpenPhoto); Photo is nil
+	// otherwise.
 	Present bool   `json:"present"`
 	Photo   *Photo `json:"photo,omitempty"`
 	// Received is whether the server has the verified bytes but the object
@@ -223,16 +243,21 @@ type DocRef struct {
 // the caller from ctx (PrincipalFrom): EUNAUTHORIZED without one. Uploads
 // belong to the user who created them; another user's upload is ENOTFOUND.
 type PhotoService interface {
-	// CreateUpload starts an upload for the caller's device. EINVALID for a
-	// malformed hash, length or doc; ETOOLARGE above MaxPhotoSize; EQUOTA
-	// past MaxOpenUploads or MaxOpenUploadBytes.
+	// CreateUpload starts an upload for the caller's device. It is
+	// idempotent: if the caller's device already has an upload of the same
+	// sha256 and length (open, complete or stored), that one is returned,
+	// so a creation whose reply was lost costs nothing. EINVALID for a
+	// malformed hash, length, doc or metadata; EFORBIDDEN for a doc that is
+	// not a document in the caller's area (the same answer whether it
+	// exists elsewhere or not at all); ETOOLARGE above MaxPhotoSize; EQUOTA
+	// past MaxOpenUploads or MaxOpenUploadBytes (details.retry_after).
 	CreateUpload(ctx context.Context, u NewUpload) (*Upload, error)
 
 	// Upload returns an upload's state. An upload whose bytes are all in is
 	// finished first (verified, stored), so the answer is the truth: a
 	// returned upload with Offset == Length is stored. Errors: ENOTFOUND;
 	// EUNAVAILABLE while the object store is down (the bytes are kept and
-	// stored later); EHASHMISMATCH or EPHOTOTYPE when the finished bytes are
+	// stored later; details.received, details.retry_after); EHASHMISMATCH or EPHOTOTYPE when the finished bytes are
 	// refused (the upload is then gone); ELOCKED if another request holds it
 	// too long.
 	Upload(ctx context.Context, id string) (*Upload, error)
@@ -240,9 +265,10 @@ type PhotoService interface {
 	// WriteUpload appends a chunk and, when it is the last, finishes the
 	// upload like Upload. Errors beyond Upload's: EOFFSET when c.Offset is
 	// not the upload's offset (details: "offset"); ECHECKSUM; ETOOLARGE when
-	// the body runs past the declared length; EPHOTOTYPE as soon as the first
-	// bytes show an unsupported type. The returned upload is the new state
-	// even when the body broke off (then with the error).
+	// the body runs past the declared length (the chunk is refused whole:
+	// the upload is as before); EPHOTOTYPE as soon as the first bytes show
+	// an unsupported type. The returned upload is the new state even when
+	// the body broke off (then with the error).
 	WriteUpload(ctx context.Context, id string, c Chunk) (*Upload, error)
 
 	// DeleteUpload terminates an upload and removes its partial bytes. A
@@ -265,8 +291,10 @@ type PhotoService interface {
 
 	// OpenPhoto opens a stored photo, or its thumbnail, for reading; the
 	// caller closes it. The caller may read a photo when a document in its
-	// area references it; otherwise, and when nothing has that hash,
-	// ENOTFOUND (the same answer, so hashes reveal nothing). ENOTFOUND also
+	// area references it and the photo was uploaded by a user whose area
+	// covers that document (knowing a hash is not possessing the photo);
+	// otherwise, and when nothing has that hash, ENOTFOUND (the same
+	// answer, so hashes reveal nothing). ENOTFOUND also
 	// for a referenced photo not uploaded yet; ENOTHUMB when no thumbnail
 	// can be made (HEIC); EUNAVAILABLE while the object store is down.
 	OpenPhoto(ctx context.Context, sha256 string, thumb bool) (io.ReadCloser, *Photo, error)

@@ -5,6 +5,7 @@
 // <repo>/.tools/bin/minio (installed by `make tools`, which runs
 // scripts/install-minio.sh), else on $PATH. Without it a test is skipped,
 // or fails when $CI is set, so CI cannot pass by silently skipping.
+// Launch starts one for a program (the benchmark), without a test.
 package miniotest
 
 import (
@@ -56,7 +57,33 @@ func Start(tb testing.TB) minio.Config {
 func StartServer(tb testing.TB) *Server {
 	tb.Helper()
 	bin := findBinary(tb)
-	dir := tb.TempDir()
+	s, err := launch(bin, tb.TempDir())
+	if err != nil {
+		tb.Fatalf("miniotest: %v", err)
+	}
+	tb.Cleanup(s.Stop)
+	return s
+}
+
+// Launch starts a MinIO server with its data in dir, for programs (the
+// benchmark) that have no testing.TB; the caller stops it. The binary is
+// found as for StartServer; without one Launch fails.
+func Launch(dir string) (*Server, error) {
+	bin, err := lookBinary()
+	if err != nil {
+		return nil, fmt.Errorf("miniotest: MinIO server binary: %w", err)
+	}
+	s, err := launch(bin, dir)
+	if err != nil {
+		return nil, fmt.Errorf("miniotest: %w", err)
+	}
+	return s, nil
+}
+
+func launch(bin, dir string) (*Server, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, err
+	}
 	s := &Server{
 		bin:      bin,
 		dataDir:  filepath.Join(dir, "data"),
@@ -64,18 +91,21 @@ func StartServer(tb testing.TB) *Server {
 		user:     "gridsync-" + rand.Text()[:8],
 		password: rand.Text(),
 	}
-	tb.Cleanup(s.Stop)
 	// Free ports are found by binding and releasing them, so another
 	// process may take one before MinIO binds it; try again with new ports.
 	var err error
 	for range 3 {
-		s.addr, s.consoleAddr = freeAddr(tb), freeAddr(tb)
+		if s.addr, err = freeAddr(); err != nil {
+			return nil, err
+		}
+		if s.consoleAddr, err = freeAddr(); err != nil {
+			return nil, err
+		}
 		if err = s.start(); err == nil {
-			return s
+			return s, nil
 		}
 	}
-	tb.Fatalf("miniotest: %v\n%s", err, s.log())
-	return nil
+	return nil, fmt.Errorf("%v\n%s", err, s.log())
 }
 
 // Config returns the Config to reach the server.
@@ -89,8 +119,8 @@ func (s *Server) Config() minio.Config {
 	}
 }
 
-// Stop stops the server and waits for it to exit; stopping a stopped
-// server does nothing. Data stays in place for Restart.
+// Stop stops the server gracefully (SIGINT) and waits for it to exit;
+// stopping a stopped server does nothing. Data stays in place for Restart.
 func (s *Server) Stop() {
 	if s.cmd == nil {
 		return
@@ -106,14 +136,34 @@ func (s *Server) Stop() {
 	s.cmd = nil
 }
 
+// Kill ends the server with SIGKILL, as a crash or the OOM killer does:
+// requests in flight get their connections reset, nothing is flushed. Data
+// written so far stays for Restart.
+func (s *Server) Kill() {
+	if s.cmd == nil {
+		return
+	}
+	s.cmd.Process.Kill()
+	<-s.exited
+	s.cmd = nil
+}
+
 // Restart starts a stopped server again on the same address, with the
 // same data and credentials.
 func (s *Server) Restart(tb testing.TB) {
 	tb.Helper()
+	if err := s.RestartErr(); err != nil {
+		tb.Fatalf("miniotest: %v", err)
+	}
+}
+
+// RestartErr is Restart for programs without a testing.TB.
+func (s *Server) RestartErr() error {
 	s.Stop()
 	if err := s.start(); err != nil {
-		tb.Fatalf("miniotest: restart: %v\n%s", err, s.log())
+		return fmt.Errorf("restart: %v\n%s", err, s.log())
 	}
+	return nil
 }
 
 // start runs the server and waits until it is live. On failure the process
@@ -182,14 +232,13 @@ func (s *Server) log() string {
 }
 
 // freeAddr returns a loopback address with a port that was free just now.
-func freeAddr(tb testing.TB) string {
-	tb.Helper()
+func freeAddr() (string, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		tb.Fatalf("miniotest: %v", err)
+		return "", err
 	}
 	defer l.Close()
-	return l.Addr().String()
+	return l.Addr().String(), nil
 }
 
 // findBinary returns the MinIO server binary, or ends the test if there is

@@ -58,6 +58,8 @@ type Config struct {
 	PhotoMaxDistance float64       // GRIDSYNC_PHOTO_MAX_DISTANCE: metres from the site before a photo is flagged
 	PhotoTimeWindow  time.Duration // GRIDSYNC_PHOTO_TIME_WINDOW: EXIF time vs record time before a photo is flagged
 
+	PublicURL string // GRIDSYNC_PUBLIC_URL: absolute URL devices reach the server at (tus Location); empty: from each request
+
 	level slog.Level // LogLevel, parsed by validate
 }
 
@@ -144,6 +146,7 @@ func (c *Config) bindFlags(fs *flag.FlagSet, getenv func(string) string) error {
 	fs.Float64Var(&c.PhotoMaxDistance, "photo-max-distance", maxDist, "metres between a photo's GPS and its site before it is flagged ("+envName("photo-max-distance")+")")
 	dur(&c.PhotoTimeWindow, "photo-time-window", server.DefaultPhotoTimeWindow, "EXIF time vs record time before a photo is flagged")
 	boolean(&c.Demo, "demo", "load the demo county 青溪县 on start")
+	str(&c.PublicURL, "public-url", "", "absolute URL devices reach the server at, for tus Location headers (default: each request's scheme and host)")
 	proxies := func(v string) error {
 		nets, err := parseNets(v)
 		if err == nil {

@@ -216,7 +216,7 @@ func (m *Main) serve(ctx context.Context) error {
 		}
 	}
 	areas := sqlite.NewAreaService(m.db)
-	blobs, err := m.openBlobs(ctx)
+	blobs, err := m.openBlobs()
 	if err != nil {
 		return err
 	}
@@ -235,6 +235,9 @@ func (m *Main) serve(ctx context.Context) error {
 	}
 	m.http = gshttp.NewServer(m.Log, gshttp.Services{Auth: auth, Areas: areas, Sync: m.sync, Domain: sqlite.NewDomainService(m.db), Photos: m.photos, Web: dashboard},
 		ready, gshttp.TrustProxies(m.Config.TrustedProxies))
+	if err := m.http.SetPublicURL(m.Config.PublicURL); err != nil {
+		return err
+	}
 	if m.ln, err = net.Listen("tcp", m.Config.Addr); err != nil {
 		return err
 	}
@@ -269,10 +272,12 @@ func (m *Main) serve(ctx context.Context) error {
 }
 
 // openBlobs opens the photo store the configuration names: the local
-// folder DATA/blobs, or a MinIO bucket. The secret key is never logged.
-func (m *Main) openBlobs(ctx context.Context) (blob.Store, error) {
+// folder DATA/blobs, or a MinIO bucket. MinIO is not contacted here: the
+// server starts and syncs records while it is down (/readyz says so), and
+// uploads wait for it. The secret key is never logged.
+func (m *Main) openBlobs() (blob.Store, error) {
 	if m.Config.Blob == "minio" {
-		s, err := minio.Open(ctx, m.Config.MinIO)
+		s, err := minio.Open(m.Config.MinIO)
 		if err != nil {
 			return nil, fmt.Errorf("photo store: %w", err)
 		}

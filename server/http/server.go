@@ -64,6 +64,9 @@ type Server struct {
 	requests *prometheus.CounterVec
 	latency  *prometheus.HistogramVec
 	ops      *prometheus.CounterVec
+
+	// publicURL is the base of absolute tus Location headers (upload.go).
+	publicURL string
 }
 
 // Option configures a Server.

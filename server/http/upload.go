@@ -4,8 +4,10 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -26,20 +28,86 @@ const (
 	TusChecksumAlgorithms = "sha256"
 	// tusContentType is the only body type of PATCH.
 	tusContentType = "application/offset+octet-stream"
-	// MaxUploadMetadata bounds the Upload-Metadata header.
-	MaxUploadMetadata = 4 << 10
 	// PatchIdleTimeout fails a PATCH whose body sends nothing for this long
 	// (the bytes before are kept); a 2G link stalls for seconds, not minutes.
 	PatchIdleTimeout = 60 * time.Second
 )
 
 func (s *Server) uploadRoutes(g *echo.Group) {
+	s.echo.Pre(tusMethodOverride)
 	g.OPTIONS("/uploads", s.tusOptions, tusHeaders)
 	g.POST("/uploads", s.createUpload, tusHeaders, s.authenticate, limitBody(0))
 	g.OPTIONS("/uploads/:id", s.tusOptions, tusHeaders)
 	g.HEAD("/uploads/:id", s.headUpload, tusHeaders, s.authenticate)
 	g.PATCH("/uploads/:id", s.patchUpload, tusHeaders, s.authenticate)
 	g.DELETE("/uploads/:id", s.deleteUpload, tusHeaders, s.authenticate, limitBody(0))
+}
+
+// tusMethodOverride honours X-HTTP-Method-Override on /v1/uploads/<id>, as
+// tus 1.0.0 core requires: clients behind proxies or runtimes without PATCH
+// or DELETE (tus-js-client's overridePatchMethod, go-tus) send POST with
+// the real method in the header. It runs before routing, so the request is
+// routed, authorized and logged as the method it stands for.
+func tusMethodOverride(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		req := c.Request()
+		m := req.Header.Get("X-HTTP-Method-Override")
+		if m == "" || !strings.HasPrefix(req.URL.Path, "/v1/uploads/") {
+			return next(c)
+		}
+		switch m = strings.ToUpper(strings.TrimSpace(m)); m {
+		case http.MethodHead:
+			// The client sent a request with a response body and reads
+			// one; a HEAD answer has none, so say so.
+			c.Response().Header().Set(echo.HeaderContentLength, "0")
+			fallthrough
+		case http.MethodPatch, http.MethodDelete, http.MethodOptions:
+			req.Method = m
+			return next(c)
+		}
+		c.Response().Header().Set("Tus-Resumable", TusVersion)
+		return server.Errorf(server.EINVALID, "X-HTTP-Method-Override %.20q: want HEAD, PATCH, DELETE or OPTIONS", m)
+	}
+}
+
+// SetPublicURL sets the absolute URL devices reach the server at (a
+// scheme, a host, maybe a path prefix), from which tus Location headers are
+// built; without one they are built from each request's scheme and Host.
+// Behind a reverse proxy that rewrites the host or adds a prefix, set it.
+func (s *Server) SetPublicURL(raw string) error {
+	if raw == "" {
+		s.publicURL = ""
+		return nil
+	}
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" || u.User != nil {
+		return fmt.Errorf("public URL %q: want an absolute http(s) URL without query, fragment or credentials", raw)
+	}
+	s.publicURL = strings.TrimSuffix(u.String(), "/")
+	return nil
+}
+
+// uploadURL is the absolute URL of an upload. The tus spec allows a
+// relative Location, but some stock clients do not resolve one.
+func (s *Server) uploadURL(c echo.Context, id string) string {
+	base := s.publicURL
+	if base == "" {
+		base = c.Scheme() + "://" + c.Request().Host
+	}
+	return base + "/v1/uploads/" + id
+}
+
+// withRetryAfter tells the client when to try again (Retry-After, in
+// seconds) for errors that carry details.retry_after: the blob store is
+// down, or the upload quota is full.
+func withRetryAfter(c echo.Context, err error) error {
+	var e *server.Error
+	if errors.As(err, &e) {
+		if ra, ok := e.Details["retry_after"].(int); ok {
+			c.Response().Header().Set("Retry-After", strconv.Itoa(ra))
+		}
+	}
+	return err
 }
 
 // tusHeaders puts Tus-Resumable on every response, and refuses requests
@@ -88,13 +156,18 @@ func (s *Server) createUpload(c echo.Context) error {
 		return server.Errorf(server.EINVALID, "Upload-Metadata must carry sha256: the photo's SHA-256 as 64 hex digits")
 	}
 	u, err := s.svc.Photos.CreateUpload(req.Context(), server.NewUpload{SHA256: strings.ToLower(meta["sha256"]), Length: length,
-		Filename: meta["filename"], Doc: meta["doc"]})
+		Filename: meta["filename"], Doc: meta["doc"], Metadata: req.Header.Get("Upload-Metadata")})
 	if err != nil {
-		return err
+		return withRetryAfter(c, err)
 	}
 	h := c.Response().Header()
-	h.Set("Location", "/v1/uploads/"+u.ID)
-	h.Set("Upload-Expires", u.ExpiresAt.Format(http.TimeFormat))
+	h.Set("Location", s.uploadURL(c, u.ID))
+	// A creation sent again (its reply was lost) finds the upload it made:
+	// the offset says where it stands.
+	h.Set("Upload-Offset", strconv.FormatInt(u.Offset, 10))
+	if u.State != server.UploadStored {
+		h.Set("Upload-Expires", u.ExpiresAt.Format(http.TimeFormat))
+	}
 	return c.NoContent(http.StatusCreated)
 }
 
@@ -102,8 +175,8 @@ func (s *Server) createUpload(c echo.Context) error {
 // pairs (the value may be absent). Keys are unique and without spaces.
 func parseMetadata(h string) (map[string]string, error) {
 	out := map[string]string{}
-	if len(h) > MaxUploadMetadata {
-		return nil, server.Errorf(server.ETOOLARGE, "Upload-Metadata is longer than %d bytes", MaxUploadMetadata)
+	if len(h) > server.MaxUploadMetadata {
+		return nil, server.Errorf(server.ETOOLARGE, "Upload-Metadata is longer than %d bytes", server.MaxUploadMetadata)
 	}
 	if strings.TrimSpace(h) == "" {
 		return out, nil
@@ -127,15 +200,20 @@ func parseMetadata(h string) (map[string]string, error) {
 
 // headUpload: HEAD /v1/uploads/:id, the offset to resume from.
 func (s *Server) headUpload(c echo.Context) error {
+	c.Response().Header().Set("Cache-Control", "no-store")
 	u, err := s.svc.Photos.Upload(c.Request().Context(), c.Param("id"))
 	if err != nil {
-		return err
+		return withRetryAfter(c, err)
 	}
 	h := c.Response().Header()
-	h.Set("Cache-Control", "no-store")
 	h.Set("Upload-Offset", strconv.FormatInt(u.Offset, 10))
 	h.Set("Upload-Length", strconv.FormatInt(u.Length, 10))
-	h.Set("Upload-Metadata", "sha256 "+base64.StdEncoding.EncodeToString([]byte(u.SHA256)))
+	if u.Metadata != "" {
+		h.Set("Upload-Metadata", u.Metadata)
+	} else {
+		// Uploads created before the header was kept: what is known of it.
+		h.Set("Upload-Metadata", "sha256 "+base64.StdEncoding.EncodeToString([]byte(u.SHA256)))
+	}
 	if u.State != server.UploadStored {
 		h.Set("Upload-Expires", u.ExpiresAt.Format(http.TimeFormat))
 	}
@@ -160,8 +238,8 @@ func (s *Server) patchUpload(c echo.Context) error {
 		return server.Errorf(server.ETOOLARGE, "a chunk cannot be larger than %d bytes", server.MaxPhotoSize)
 	}
 	body := newIdleReader(c.Response(), req.Body, PatchIdleTimeout)
-	u, err := s.svc.Photos.WriteUpload(req.Context(), c.Param("id"), server.Chunk{Offset: offset, Body: body, Checksum: checksum,
-		Interrupt: body.interrupt})
+	u, err := s.svc.Photos.WriteUpload(req.Context(), c.Param("id"), server.Chunk{Offset: offset, Size: req.ContentLength, Body: body,
+		Checksum: checksum, Interrupt: body.interrupt})
 	if u != nil {
 		h := c.Response().Header()
 		h.Set("Upload-Offset", strconv.FormatInt(u.Offset, 10))
@@ -170,7 +248,7 @@ func (s *Server) patchUpload(c echo.Context) error {
 		}
 	}
 	if err != nil {
-		return err
+		return withRetryAfter(c, err)
 	}
 	return c.NoContent(http.StatusNoContent)
 }

@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"strconv"
 	"strings"
@@ -107,10 +108,12 @@ func (c *client) create(t testing.TB, photo []byte, declared string) string {
 	t.Helper()
 	resp, body := c.tus(t, "POST", "/v1/uploads", nil, "Upload-Length", strconv.Itoa(len(photo)),
 		"Upload-Metadata", "sha256 "+b64(declared)+",filename "+b64("IMG_0001.jpg"))
-	if resp.StatusCode != 201 || !strings.HasPrefix(resp.Header.Get("Location"), "/v1/uploads/") {
-		t.Fatalf("create: %d %s", resp.StatusCode, body)
+	// Location is absolute, on the address the request went to.
+	path, ok := strings.CutPrefix(resp.Header.Get("Location"), c.base)
+	if resp.StatusCode != 201 || !ok || !strings.HasPrefix(path, "/v1/uploads/") {
+		t.Fatalf("create: %d %s, Location %q", resp.StatusCode, body, resp.Header.Get("Location"))
 	}
-	return resp.Header.Get("Location")
+	return path
 }
 
 func (c *client) patch(t testing.TB, loc string, offset int, chunk []byte, headers ...string) (*http.Response, []byte) {
@@ -342,6 +345,28 @@ func TestUploadRefusals(t *testing.T) {
 			wantStatus(t, "PATCH", resp, body, 415, "unsupported_photo")
 		})
 	}
+	t.Run("WrongAreaDoc", func(t *testing.T) {
+		// An upload for a document of another area is refused like one for
+		// a document that does not exist: the answer reveals nothing.
+		other := exiftest.JPEG(t, exiftest.Options{Seed: 9})
+		var msgs []string
+		for _, doc := range []string{"hazards/hz-refusals", "hazards/hz-nowhere"} {
+			resp, body := w211.tus(t, "POST", "/v1/uploads", nil, "Upload-Length", strconv.Itoa(len(other)),
+				"Upload-Metadata", "sha256 "+b64(sha(other))+",doc "+b64(doc))
+			wantStatus(t, "POST doc "+doc, resp, body, 403, "forbidden")
+			var e apiErr
+			json.Unmarshal(body, &e)
+			msgs = append(msgs, strings.ReplaceAll(e.Message, doc, "DOC"))
+		}
+		if msgs[0] != msgs[1] {
+			t.Fatalf("another area's doc is told apart from a missing one: %q vs %q", msgs[0], msgs[1])
+		}
+		loc := w111.create(t, other, sha(other)) // the doc's own area: fine
+		resp, body := w111.tus(t, "POST", "/v1/uploads", nil, "Upload-Length", strconv.Itoa(len(other)),
+			"Upload-Metadata", "sha256 "+b64(sha(other))+",doc "+b64("hazards/hz-refusals"))
+		wantStatus(t, "POST doc in the area", resp, body, 201, "")
+		w111.tus(t, "DELETE", loc, nil)
+	})
 	t.Run("WrongAreaDownload", func(t *testing.T) {
 		for _, path := range []string{"/v1/blobs/" + sha(photo), "/v1/blobs/" + sha(photo) + "/thumb", "/v1/blobs/" + sha([]byte("none"))} {
 			var e apiErr
@@ -679,4 +704,130 @@ func TestInterruptedUpload(t *testing.T) {
 	if len(missing.Photos) != 0 {
 		t.Fatalf("still missing: %s", missing.Photos)
 	}
+}
+
+// A stock tus 1.0.0 client, request by request: discovery, creation with
+// metadata, an absolute Location resolved like a relative one, HEAD with
+// the metadata as sent, PATCH and DELETE sent as POST with
+// X-HTTP-Method-Override (tus-js-client's overridePatchMethod, go-tus), and
+// a creation sent again after a lost reply.
+func TestTusStockClient(t *testing.T) {
+	srv := apptest.Start(t)
+	c := login(t, srv.URL(), "worker-1-1-1", "phone-stock-0001")
+	photo := photoOf(t, 200<<10, 50)
+	c.hazard(t, "hz-stock", sha(photo))
+	endpoint, _ := url.Parse(srv.URL() + "/v1/uploads")
+
+	resp, body := c.tus(t, "OPTIONS", "/v1/uploads", nil)
+	wantStatus(t, "OPTIONS", resp, body, 204, "")
+	meta := "filename " + b64("现场照片.jpg") + ",filetype " + b64("image/jpeg") + ",sha256 " + b64(sha(photo)) + ",doc " + b64("hazards/hz-stock")
+	resp, body = c.tus(t, "POST", "/v1/uploads", nil, "Upload-Length", strconv.Itoa(len(photo)), "Upload-Metadata", meta)
+	wantStatus(t, "POST", resp, body, 201, "")
+	loc, err := url.Parse(resp.Header.Get("Location"))
+	if err != nil || !loc.IsAbs() || resp.Header.Get("Upload-Offset") != "0" {
+		t.Fatalf("Location %q (%v), Upload-Offset %q: want an absolute URL and 0", resp.Header.Get("Location"), err, resp.Header.Get("Upload-Offset"))
+	}
+	if got := endpoint.ResolveReference(loc); got.String() != loc.String() || got.Host != endpoint.Host {
+		t.Fatalf("Location %s resolves to %s", loc, got)
+	}
+	path := loc.Path
+
+	// The reply was lost: the client creates again and gets the same upload.
+	resp, body = c.tus(t, "POST", "/v1/uploads", nil, "Upload-Length", strconv.Itoa(len(photo)), "Upload-Metadata", meta)
+	wantStatus(t, "POST again", resp, body, 201, "")
+	if resp.Header.Get("Location") != loc.String() {
+		t.Fatalf("second creation: Location %q, want %q", resp.Header.Get("Location"), loc)
+	}
+
+	half := len(photo) / 2
+	resp, body = c.tus(t, "POST", path, photo[:half], "X-HTTP-Method-Override", "PATCH", "Content-Type", "application/offset+octet-stream",
+		"Upload-Offset", "0")
+	wantStatus(t, "PATCH as POST", resp, body, 204, "")
+	if resp.Header.Get("Upload-Offset") != strconv.Itoa(half) {
+		t.Fatalf("PATCH as POST: Upload-Offset %q, want %d", resp.Header.Get("Upload-Offset"), half)
+	}
+	resp, body = c.tus(t, "POST", path, nil, "X-HTTP-Method-Override", "HEAD")
+	wantStatus(t, "HEAD as POST", resp, body, 200, "")
+	resp, body = c.tus(t, "HEAD", path, nil)
+	wantStatus(t, "HEAD", resp, body, 200, "")
+	if resp.Header.Get("Upload-Offset") != strconv.Itoa(half) || resp.Header.Get("Upload-Metadata") != meta {
+		t.Fatalf("HEAD: Upload-Offset %q, Upload-Metadata %q; want %d and %q", resp.Header.Get("Upload-Offset"), resp.Header.Get("Upload-Metadata"), half, meta)
+	}
+	resp, body = c.tus(t, "POST", path, nil, "X-HTTP-Method-Override", "GET")
+	wantStatus(t, "unknown override", resp, body, 400, "invalid")
+	resp, body = c.tus(t, "POST", path, photo[half:], "X-HTTP-Method-Override", "patch", "Content-Type", "application/offset+octet-stream",
+		"Upload-Offset", strconv.Itoa(half))
+	wantStatus(t, "last PATCH as POST", resp, body, 204, "")
+	if resp.Header.Get("Upload-Offset") != strconv.Itoa(len(photo)) {
+		t.Fatalf("last PATCH: Upload-Offset %q", resp.Header.Get("Upload-Offset"))
+	}
+
+	// Termination by override.
+	other := photoOf(t, 50<<10, 51)
+	loc2 := c.create(t, other, sha(other))
+	resp, body = c.tus(t, "POST", loc2, nil, "X-HTTP-Method-Override", "DELETE")
+	wantStatus(t, "DELETE as POST", resp, body, 204, "")
+	resp, body = c.tus(t, "HEAD", loc2, nil)
+	wantStatus(t, "HEAD after DELETE", resp, body, 404, "")
+
+	// The override is honoured only under /v1/uploads/: POST /v1/me is
+	// not GET /v1/me.
+	req, _ := http.NewRequest("POST", srv.URL()+"/v1/me", nil)
+	req.Header.Set("Authorization", "Bearer "+c.token)
+	req.Header.Set("X-HTTP-Method-Override", "GET")
+	resp, err = http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode == 200 {
+		t.Fatal("X-HTTP-Method-Override honoured outside /v1/uploads/")
+	}
+}
+
+// GRIDSYNC_PUBLIC_URL (here -public-url) is the base of Location behind a
+// reverse proxy with a path prefix.
+func TestTusPublicURL(t *testing.T) {
+	srv := apptest.Start(t, "-public-url", "https://photos.example.org/gridsync/")
+	c := login(t, srv.URL(), "worker-1-1-1", "phone-public-0001")
+	photo := photoOf(t, 10<<10, 52)
+	resp, body := c.tus(t, "POST", "/v1/uploads", nil, "Upload-Length", strconv.Itoa(len(photo)), "Upload-Metadata", "sha256 "+b64(sha(photo)))
+	wantStatus(t, "POST", resp, body, 201, "")
+	loc := resp.Header.Get("Location")
+	id, ok := strings.CutPrefix(loc, "https://photos.example.org/gridsync/v1/uploads/")
+	if !ok || len(id) != 32 {
+		t.Fatalf("Location %q, want https://photos.example.org/gridsync/v1/uploads/<id>", loc)
+	}
+}
+
+// A full quota is 429 with Retry-After; a chunk past the declared length is
+// 413 whether or not it carries a checksum, and nothing of it is kept.
+func TestTusQuotaAndOverlong(t *testing.T) {
+	srv := apptest.Start(t)
+	c := login(t, srv.URL(), "worker-1-1-2", "phone-quota-0001")
+	for i := range 32 {
+		resp, body := c.tus(t, "POST", "/v1/uploads", nil, "Upload-Length", "1000", "Upload-Metadata", "sha256 "+b64(sha([]byte{byte(i)})))
+		wantStatus(t, "POST", resp, body, 201, "")
+	}
+	resp, body := c.tus(t, "POST", "/v1/uploads", nil, "Upload-Length", "1000", "Upload-Metadata", "sha256 "+b64(sha([]byte("one more"))))
+	wantStatus(t, "POST past the quota", resp, body, 429, "quota_exceeded")
+	if resp.Header.Get("Retry-After") != "15" {
+		t.Fatalf("429 with Retry-After %q, want 15", resp.Header.Get("Retry-After"))
+	}
+
+	w := login(t, srv.URL(), "worker-1-1-1", "phone-long-0001")
+	photo := photoOf(t, 20<<10, 53)
+	loc := w.create(t, photo, sha(photo))
+	long := append(append([]byte{}, photo...), "extra"...)
+	sum := sha256.Sum256(long)
+	resp, body = w.patch(t, loc, 0, long, "Upload-Checksum", "sha256 "+base64.StdEncoding.EncodeToString(sum[:]))
+	wantStatus(t, "checksummed PATCH past the length", resp, body, 413, "too_large")
+	resp, body = w.patch(t, loc, 0, long)
+	wantStatus(t, "PATCH past the length", resp, body, 413, "too_large")
+	resp, body = w.tus(t, "HEAD", loc, nil)
+	if resp.StatusCode != 200 || resp.Header.Get("Upload-Offset") != "0" {
+		t.Fatalf("HEAD after the refusals: %d %v %s", resp.StatusCode, resp.Header, body)
+	}
+	resp, body = w.patch(t, loc, 0, photo)
+	wantStatus(t, "the right PATCH", resp, body, 204, "")
 }

@@ -33,6 +33,7 @@ func TestMapErr(t *testing.T) {
 		{"ConnectionRefused", refused, blob.ErrUnavailable},
 		{"ConnectionReset", syscall.ECONNRESET, blob.ErrUnavailable},
 		{"BodyCutShort", io.ErrUnexpectedEOF, blob.ErrUnavailable},
+		{"ClosedMidRequest", &url.Error{Op: "Put", URL: "http://127.0.0.1:9000/b/k", Err: io.EOF}, blob.ErrUnavailable},
 		{"Deadline", context.DeadlineExceeded, blob.ErrUnavailable},
 		{"Canceled", context.Canceled, nil},
 		{"Other", errors.New("invalid header"), nil},

@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/url"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -25,7 +26,8 @@ import (
 type Config struct {
 	// Endpoint is host:port, without a scheme.
 	Endpoint string
-	// Bucket holds the photos; Open creates it if missing.
+	// Bucket holds the photos; the store creates it if missing, on the
+	// first call that reaches the server.
 	Bucket    string
 	AccessKey string
 	SecretKey string
@@ -46,6 +48,11 @@ const maxRetries = 3
 type Store struct {
 	client *miniogo.Client
 	bucket string
+	region string
+	// bucketOK is set once the bucket is known to exist, and cleared when
+	// the server says it does not (an operator removed it), so the next
+	// call creates it again.
+	bucketOK atomic.Bool
 }
 
 var (
@@ -54,10 +61,13 @@ var (
 	_ blob.Presigner = (*Store)(nil)
 )
 
-// Open connects to the object store and creates cfg.Bucket if it does not
-// exist. It fails with an error wrapping blob.ErrUnavailable when the
-// store cannot be reached.
-func Open(ctx context.Context, cfg Config) (*Store, error) {
+// Open returns a Store for cfg without touching the network: the server
+// must start, and record sync must work, while the object store is down.
+// The bucket is checked (and created if missing) by the first call that
+// reaches the server, so an outage at start costs nothing but that call's
+// blob.ErrUnavailable. Open fails only for a configuration minio-go
+// refuses (an empty endpoint or bucket, a malformed endpoint).
+func Open(cfg Config) (*Store, error) {
 	if cfg.Endpoint == "" || cfg.Bucket == "" {
 		return nil, fmt.Errorf("minio open: endpoint and bucket are required")
 	}
@@ -70,26 +80,36 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("minio open %s: %w", cfg.Endpoint, err)
 	}
-	s := &Store{client: client, bucket: cfg.Bucket}
-	if err := s.ensureBucket(ctx, cfg.Region); err != nil {
-		return nil, fmt.Errorf("minio open %s/%s: %w", cfg.Endpoint, cfg.Bucket, err)
-	}
-	return s, nil
+	return &Store{client: client, bucket: cfg.Bucket, region: cfg.Region}, nil
 }
 
-// ensureBucket creates the bucket if missing. Several servers may start at
-// once, so losing the race to create it is not an error.
-func (s *Store) ensureBucket(ctx context.Context, region string) error {
+// ensureBucket creates the bucket if it is not known to exist. Several
+// servers (or concurrent calls) may race to create it; losing the race is
+// not an error.
+func (s *Store) ensureBucket(ctx context.Context) error {
+	if s.bucketOK.Load() {
+		return nil
+	}
 	ok, err := s.client.BucketExists(ctx, s.bucket)
 	if err != nil {
-		return mapErr(err)
+		return fmt.Errorf("bucket %s: %w", s.bucket, mapErr(err))
 	}
-	if ok {
-		return nil
+	if !ok {
+		err = s.client.MakeBucket(ctx, s.bucket, miniogo.MakeBucketOptions{Region: s.region})
+		if code := miniogo.ToErrorResponse(err).Code; err != nil && code != miniogo.BucketAlreadyOwnedByYou {
+			return fmt.Errorf("create bucket %s: %w", s.bucket, mapErr(err))
+		}
 	}
-	err = s.client.MakeBucket(ctx, s.bucket, miniogo.MakeBucketOptions{Region: region})
-	if code := miniogo.ToErrorResponse(err).Code; code == miniogo.BucketAlreadyOwnedByYou {
-		return nil
+	s.bucketOK.Store(true)
+	return nil
+}
+
+// mapErr is the package's mapErr, and forgets that the bucket exists when
+// the server says it does not: the next call creates it again.
+func (s *Store) mapErr(err error) error {
+	if miniogo.ToErrorResponse(err).Code == miniogo.NoSuchBucket {
+		s.bucketOK.Store(false)
+		return fmt.Errorf("%w: %w", blob.ErrUnavailable, err)
 	}
 	return mapErr(err)
 }
@@ -107,6 +127,9 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader, size int64, co
 	if contentType == "" {
 		contentType = blob.DefaultContentType
 	}
+	if err := s.ensureBucket(ctx); err != nil {
+		return fmt.Errorf("put %s: %w", key, err)
+	}
 	body := &exactReader{r: r, left: size}
 	if size == 0 {
 		// No byte of an empty body is requested, so look for extra ones now.
@@ -122,7 +145,7 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader, size int64, co
 		return fmt.Errorf("put %s: %w", key, berr)
 	}
 	if err != nil {
-		return fmt.Errorf("put %s: %w", key, mapErr(err))
+		return fmt.Errorf("put %s: %w", key, s.mapErr(err))
 	}
 	return nil
 }
@@ -202,10 +225,13 @@ func (s *Store) Get(ctx context.Context, key string) (io.ReadCloser, blob.Info, 
 	if err := blob.ValidKey(key); err != nil {
 		return nil, blob.Info{}, fmt.Errorf("get: %w", err)
 	}
+	if err := s.ensureBucket(ctx); err != nil {
+		return nil, blob.Info{}, fmt.Errorf("get %s: %w", key, err)
+	}
 	core := miniogo.Core{Client: s.client}
 	body, oi, _, err := core.GetObject(ctx, s.bucket, key, miniogo.GetObjectOptions{})
 	if err != nil {
-		return nil, blob.Info{}, fmt.Errorf("get %s: %w", key, mapErr(err))
+		return nil, blob.Info{}, fmt.Errorf("get %s: %w", key, s.mapErr(err))
 	}
 	return &mappedReader{body}, info(key, oi), nil
 }
@@ -229,9 +255,12 @@ func (s *Store) Stat(ctx context.Context, key string) (blob.Info, error) {
 	if err := blob.ValidKey(key); err != nil {
 		return blob.Info{}, fmt.Errorf("stat: %w", err)
 	}
+	if err := s.ensureBucket(ctx); err != nil {
+		return blob.Info{}, fmt.Errorf("stat %s: %w", key, err)
+	}
 	oi, err := s.client.StatObject(ctx, s.bucket, key, miniogo.StatObjectOptions{})
 	if err != nil {
-		return blob.Info{}, fmt.Errorf("stat %s: %w", key, mapErr(err))
+		return blob.Info{}, fmt.Errorf("stat %s: %w", key, s.mapErr(err))
 	}
 	return info(key, oi), nil
 }
@@ -246,21 +275,22 @@ func (s *Store) Delete(ctx context.Context, key string) error {
 	if err := blob.ValidKey(key); err != nil {
 		return fmt.Errorf("delete: %w", err)
 	}
+	if err := s.ensureBucket(ctx); err != nil {
+		return fmt.Errorf("delete %s: %w", key, err)
+	}
 	if err := s.client.RemoveObject(ctx, s.bucket, key, miniogo.RemoveObjectOptions{}); err != nil {
-		return fmt.Errorf("delete %s: %w", key, mapErr(err))
+		return fmt.Errorf("delete %s: %w", key, s.mapErr(err))
 	}
 	return nil
 }
 
 // Ping implements blob.Pinger: the store is ready when the bucket exists
-// and the credentials may see it.
+// (it is created if missing) and the credentials may see it.
 func (s *Store) Ping(ctx context.Context) error {
-	ok, err := s.client.BucketExists(ctx, s.bucket)
-	if err != nil {
-		return fmt.Errorf("ping: %w", mapErr(err))
-	}
-	if !ok {
-		return fmt.Errorf("ping: bucket %s does not exist", s.bucket)
+	// A known bucket is asked about again: readiness must notice an outage.
+	s.bucketOK.Store(false)
+	if err := s.ensureBucket(ctx); err != nil {
+		return fmt.Errorf("ping: %w", err)
 	}
 	return nil
 }
@@ -318,6 +348,7 @@ func unreachable(err error) bool {
 		errors.As(err, &netErr) && netErr.Timeout() ||
 		errors.Is(err, context.DeadlineExceeded) ||
 		errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, io.EOF) || // the server closed the connection mid-request
 		errors.Is(err, syscall.ECONNREFUSED) ||
 		errors.Is(err, syscall.ECONNRESET) ||
 		errors.Is(err, syscall.EPIPE)

@@ -59,21 +59,81 @@ func TestPutTwiceOneObject(t *testing.T) {
 	}
 }
 
-func TestOpenCreatesBucketOnce(t *testing.T) {
+// Open touches no network; the first call creates the bucket, and a second
+// store on the same bucket finds it.
+func TestBucketCreatedLazily(t *testing.T) {
 	cfg := miniotest.Start(t)
-	for range 2 { // the second Open finds the bucket
-		mustOpen(t, cfg)
+	raw := rawClient(t, cfg)
+	s := mustOpen(t, cfg)
+	if ok, err := raw.BucketExists(t.Context(), cfg.Bucket); err != nil || ok {
+		t.Fatalf("BucketExists after Open: got %v, %v, want false, nil", ok, err)
 	}
-	ok, err := rawClient(t, cfg).BucketExists(t.Context(), cfg.Bucket)
-	if err != nil || !ok {
+	data := []byte("first photo")
+	put(t, s, photoKey(data), data)
+	if ok, err := raw.BucketExists(t.Context(), cfg.Bucket); err != nil || !ok {
+		t.Fatalf("BucketExists after Put: got %v, %v, want true, nil", ok, err)
+	}
+	other := mustOpen(t, cfg)
+	if _, err := other.Stat(t.Context(), photoKey(data)); err != nil {
+		t.Fatalf("Stat through a second store: %v", err)
+	}
+}
+
+// A bucket removed behind the server's back is created again by the next
+// call; the call that finds it missing fails as retryable.
+func TestBucketRecreated(t *testing.T) {
+	cfg := miniotest.Start(t)
+	s := mustOpen(t, cfg)
+	data := []byte("photo")
+	key := photoKey(data)
+	put(t, s, key, data)
+	raw := rawClient(t, cfg)
+	if err := raw.RemoveObject(t.Context(), cfg.Bucket, key, miniogo.RemoveObjectOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := raw.RemoveBucket(t.Context(), cfg.Bucket); err != nil {
+		t.Fatal(err)
+	}
+	err := s.Put(t.Context(), key, bytes.NewReader(data), int64(len(data)), "image/jpeg")
+	if !errors.Is(err, blob.ErrUnavailable) {
+		t.Fatalf("Put into a removed bucket: got %v, want %v", err, blob.ErrUnavailable)
+	}
+	put(t, s, key, data)
+	if _, err := raw.StatObject(t.Context(), cfg.Bucket, key, miniogo.StatObjectOptions{}); err != nil {
+		t.Fatalf("object after the bucket came back: %v", err)
+	}
+}
+
+// The store opens while MinIO is down (the server must start in an
+// outage); calls fail as retryable until MinIO is up, then the first one
+// creates the bucket.
+func TestOpenWhileDown(t *testing.T) {
+	srv := miniotest.StartServer(t)
+	srv.Stop()
+	cfg := srv.Config()
+	s := mustOpen(t, cfg)
+	data := []byte("photo taken while the store was down")
+	key := photoKey(data)
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	if err := s.Ping(ctx); !errors.Is(err, blob.ErrUnavailable) {
+		t.Fatalf("Ping while down: got %v, want %v", err, blob.ErrUnavailable)
+	}
+	if err := s.Put(ctx, key, bytes.NewReader(data), int64(len(data)), "image/jpeg"); !errors.Is(err, blob.ErrUnavailable) {
+		t.Fatalf("Put while down: got %v, want %v", err, blob.ErrUnavailable)
+	}
+	srv.Restart(t)
+	put(t, s, key, data)
+	if ok, err := rawClient(t, cfg).BucketExists(t.Context(), cfg.Bucket); err != nil || !ok {
 		t.Fatalf("BucketExists: got %v, %v, want true, nil", ok, err)
 	}
 }
 
-func TestOpenBadCredentials(t *testing.T) {
+func TestBadCredentials(t *testing.T) {
 	cfg := miniotest.Start(t)
 	cfg.SecretKey = "wrong-secret-key"
-	_, err := minio.Open(t.Context(), cfg)
+	s := mustOpen(t, cfg)
+	err := s.Ping(t.Context())
 	if err == nil {
 		t.Fatal("got nil error, want one")
 	}
@@ -180,21 +240,20 @@ func TestUnresponsiveServer(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), time.Second)
 	defer cancel()
 	start := time.Now()
-	_, err = minio.Open(ctx, minio.Config{Endpoint: l.Addr().String(), Bucket: "photos", AccessKey: "k", SecretKey: "secretkey", Region: "us-east-1"})
+	s := mustOpen(t, minio.Config{Endpoint: l.Addr().String(), Bucket: "photos", AccessKey: "k", SecretKey: "secretkey", Region: "us-east-1"})
+	err = s.Ping(ctx)
 	elapsed := time.Since(start)
 	if !errors.Is(err, blob.ErrUnavailable) || !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("got %v, want %v and %v", err, blob.ErrUnavailable, context.DeadlineExceeded)
 	}
 	if elapsed > 3*time.Second {
-		t.Fatalf("Open took %v, want about the 1s deadline", elapsed)
+		t.Fatalf("Ping took %v, want about the 1s deadline", elapsed)
 	}
 }
 
 func mustOpen(tb testing.TB, cfg minio.Config) *minio.Store {
 	tb.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	s, err := minio.Open(ctx, cfg)
+	s, err := minio.Open(cfg)
 	if err != nil {
 		tb.Fatalf("Open: %v", err)
 	}

@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -29,9 +30,13 @@ const (
 	// complete uploads, makes missing thumbnails and removes expired
 	// uploads.
 	DefaultPhotoRetry = 15 * time.Second
-	// checkpointBytes: a long PATCH fsyncs and records its offset every
-	// this many bytes, so a server crash mid-chunk loses at most this much.
-	checkpointBytes = 1 << 20
+	// DefaultCheckpointInterval: a long PATCH fsyncs and records its
+	// offset this often, so a server crash mid-chunk loses at most this much of the
+	// transfer (a dropped connection loses nothing: what arrived is
+	// recorded then). By time, not bytes: on 2G that is a few hundred KB,
+	// on a fast link a photo arrives whole before any checkpoint is due and
+	// costs no extra fsync.
+	DefaultCheckpointInterval = 5 * time.Second
 	// lockWait bounds how long a request waits for another request (or the
 	// background loop) to release an upload; then ELOCKED.
 	lockWait = 15 * time.Second
@@ -58,6 +63,9 @@ type PhotoOptions struct {
 	Zone *time.Location
 	// RetryInterval is the background loop's period (0: DefaultPhotoRetry).
 	RetryInterval time.Duration
+	// CheckpointInterval is how often a long PATCH records its progress
+	// (0: DefaultCheckpointInterval).
+	CheckpointInterval time.Duration
 }
 
 // PhotoService implements server.PhotoService on SQLite, a folder of
@@ -72,13 +80,18 @@ type PhotoService struct {
 	checks server.PhotoChecks
 	zone   *time.Location
 	retry  time.Duration
+	// checkpoint is how often a long PATCH records its progress.
+	checkpoint time.Duration
 
 	mu    sync.Mutex
 	locks map[string]*keyLock
 
-	kick   chan struct{}
-	cancel context.CancelFunc
-	done   chan struct{}
+	kick chan struct{}
+	// writing counts the WriteUpload calls in progress: thumbnails wait
+	// while devices upload (evidence first, previews when idle).
+	writing atomic.Int64
+	cancel  context.CancelFunc
+	done    chan struct{}
 }
 
 var _ server.PhotoService = (*PhotoService)(nil)
@@ -108,6 +121,9 @@ func NewPhotoService(db *DB, opts PhotoOptions) (*PhotoService, error) {
 	}
 	if s.retry <= 0 {
 		s.retry = DefaultPhotoRetry
+	}
+	if s.checkpoint = opts.CheckpointInterval; s.checkpoint <= 0 {
+		s.checkpoint = DefaultCheckpointInterval
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s.cancel = cancel
@@ -193,43 +209,77 @@ func (s *PhotoService) CreateUpload(ctx context.Context, nu server.NewUpload) (*
 	if err := validateNewUpload(nu); err != nil {
 		return nil, err
 	}
-	id := hex.EncodeToString(randomBytes(16))
 	tx, err := s.db.beginTx(ctx)
 	if err != nil {
 		return nil, err
 	}
 	defer tx.Rollback()
+	if nu.Doc != "" {
+		if err := checkUploadDoc(ctx, tx, p, nu.Doc); err != nil {
+			return nil, err
+		}
+	}
+	// The device's own upload of the same photo, most advanced first: a
+	// POST whose reply was lost on the way back is sent again.
+	u, err := scanUpload(tx.QueryRowContext(ctx, `SELECT `+uploadColumns+` FROM uploads
+		WHERE user_id = ? AND device_id = ? AND sha256 = ? AND length = ?
+		ORDER BY CASE state WHEN 'stored' THEN 0 WHEN 'complete' THEN 1 ELSE 2 END, offset DESC, created_at DESC LIMIT 1`,
+		p.UserID, p.DeviceID, nu.SHA256, nu.Length))
+	if err == nil {
+		return u, nil
+	} else if !errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("find upload: %w", err)
+	}
 	var n int
 	var bytes int64
-	if err := tx.QueryRowContext(ctx, `SELECT count(*), COALESCE(sum(length), 0) FROM uploads WHERE user_id = ? AND state != 'stored'`,
+	if err := tx.QueryRowContext(ctx, `SELECT count(*), COALESCE(sum(length), 0) FROM uploads WHERE user_id = ? AND state = 'open'`,
 		p.UserID).Scan(&n, &bytes); err != nil {
 		return nil, fmt.Errorf("upload quota: %w", err)
 	}
 	if n >= server.MaxOpenUploads {
 		return nil, &server.Error{Code: server.EQUOTA, Message: fmt.Sprintf("%d unfinished uploads: finish or terminate some first", n),
-			Details: map[string]any{"max_uploads": server.MaxOpenUploads}}
+			Details: map[string]any{"max_uploads": server.MaxOpenUploads, "retry_after": s.retryAfter()}}
 	}
 	if bytes+nu.Length > server.MaxOpenUploadBytes {
 		return nil, &server.Error{Code: server.EQUOTA, Message: fmt.Sprintf("unfinished uploads would hold %d bytes, over %d: finish or terminate some first", bytes+nu.Length, server.MaxOpenUploadBytes),
-			Details: map[string]any{"max_bytes": server.MaxOpenUploadBytes}}
+			Details: map[string]any{"max_bytes": server.MaxOpenUploadBytes, "retry_after": s.retryAfter()}}
 	}
-	u := &server.Upload{ID: id, UserID: p.UserID, DeviceID: p.DeviceID, SHA256: nu.SHA256, Length: nu.Length, Filename: nu.Filename,
-		Doc: nu.Doc, State: server.UploadOpen, CreatedAt: tx.now, ExpiresAt: tx.now.Add(server.UploadTTL)}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO uploads (id, user_id, device_id, sha256, length, filename, doc, created_at, expires_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`, u.ID, u.UserID, u.DeviceID, u.SHA256, u.Length, u.Filename, u.Doc, ms(u.CreatedAt), ms(u.ExpiresAt)); err != nil {
+	id := hex.EncodeToString(randomBytes(16))
+	u = &server.Upload{ID: id, UserID: p.UserID, DeviceID: p.DeviceID, SHA256: nu.SHA256, Length: nu.Length, Filename: nu.Filename,
+		Doc: nu.Doc, Metadata: nu.Metadata, State: server.UploadOpen, CreatedAt: tx.now, ExpiresAt: tx.now.Add(server.UploadStartTTL)}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO uploads (id, user_id, device_id, sha256, length, filename, doc, metadata, created_at, expires_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, u.ID, u.UserID, u.DeviceID, u.SHA256, u.Length, u.Filename, u.Doc, u.Metadata,
+		ms(u.CreatedAt), ms(u.ExpiresAt)); err != nil {
 		return nil, fmt.Errorf("insert upload: %w", err)
 	}
-	// The file exists (and its directory entry is durable) before the
-	// upload does, so a PATCH never finds an upload without its file.
-	if err := createPart(s.partPath(id)); err != nil {
-		return nil, fmt.Errorf("create upload file: %w", err)
-	}
+	// The upload's file is made by its first PATCH: a creation costs one
+	// commit and no file system work.
 	if err := tx.Commit(); err != nil {
-		os.Remove(s.partPath(id))
 		return nil, fmt.Errorf("commit upload: %w", err)
 	}
 	u.CreatedAt, u.ExpiresAt = u.CreatedAt.UTC(), u.ExpiresAt.UTC()
 	return u, nil
+}
+
+// checkUploadDoc refuses an upload's doc unless it is a document in the
+// caller's area. A document elsewhere gets the same answer as one that
+// does not exist, so the answer tells nothing about other areas.
+func checkUploadDoc(ctx context.Context, tx *Tx, p *server.Principal, doc string) error {
+	col, id, _ := strings.Cut(doc, "/")
+	var path string
+	err := tx.QueryRowContext(ctx, `SELECT area_path FROM docs WHERE collection = ? AND id = ?`, col, id).Scan(&path)
+	if errors.Is(err, sql.ErrNoRows) || (err == nil && !server.Covers(p.AreaPath, path)) {
+		return server.Errorf(server.EFORBIDDEN, "doc %.200q is not a document in your area: push the record first, or leave doc out", doc)
+	} else if err != nil {
+		return fmt.Errorf("upload doc: %w", err)
+	}
+	return nil
+}
+
+// retryAfter is the Retry-After a device is given, in seconds: the
+// background loop's period, after which the server has tried again.
+func (s *PhotoService) retryAfter() int {
+	return max(1, int((s.retry+time.Second-1)/time.Second))
 }
 
 func randomBytes(n int) []byte {
@@ -249,6 +299,8 @@ func validateNewUpload(nu server.NewUpload) error {
 			Details: map[string]any{"max_size": server.MaxPhotoSize}}
 	case len(nu.Filename) > server.MaxFilenameLen || !utf8.ValidString(nu.Filename) || strings.ContainsFunc(nu.Filename, isControl):
 		return server.Errorf(server.EINVALID, "filename must be at most %d bytes of printable UTF-8", server.MaxFilenameLen)
+	case len(nu.Metadata) > server.MaxUploadMetadata || strings.ContainsFunc(nu.Metadata, isControl):
+		return server.Errorf(server.EINVALID, "Upload-Metadata must be at most %d bytes without control characters", server.MaxUploadMetadata)
 	}
 	if nu.Doc != "" {
 		col, id, ok := strings.Cut(nu.Doc, "/")
@@ -260,19 +312,6 @@ func validateNewUpload(nu server.NewUpload) error {
 }
 
 func isControl(r rune) bool { return r < 0x20 || r == 0x7f }
-
-// createPart creates an empty upload file and makes its directory entry
-// durable.
-func createPart(path string) error {
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
-	if err != nil {
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return syncDir(filepath.Dir(path))
-}
 
 func syncDir(dir string) error {
 	d, err := os.Open(dir)
@@ -286,12 +325,12 @@ func syncDir(dir string) error {
 	return d.Close()
 }
 
-const uploadColumns = `id, user_id, device_id, sha256, length, offset, filename, doc, state, mime, created_at, expires_at`
+const uploadColumns = `id, user_id, device_id, sha256, length, offset, filename, doc, metadata, state, mime, created_at, expires_at`
 
 func scanUpload(row interface{ Scan(...any) error }) (*server.Upload, error) {
 	var u server.Upload
 	var created, expires int64
-	if err := row.Scan(&u.ID, &u.UserID, &u.DeviceID, &u.SHA256, &u.Length, &u.Offset, &u.Filename, &u.Doc, &u.State, &u.MIME,
+	if err := row.Scan(&u.ID, &u.UserID, &u.DeviceID, &u.SHA256, &u.Length, &u.Offset, &u.Filename, &u.Doc, &u.Metadata, &u.State, &u.MIME,
 		&created, &expires); err != nil {
 		return nil, err
 	}
@@ -355,18 +394,8 @@ func (s *PhotoService) repairOffset(ctx context.Context, u *server.Upload) (*ser
 	}
 	s.log.WarnContext(ctx, "upload file shorter than its recorded offset; resuming from the file", slog.String("upload", u.ID),
 		slog.Int64("offset", u.Offset), slog.Int64("file", size))
-	if err := createPartIfMissing(s.partPath(u.ID)); err != nil {
-		return nil, err
-	}
 	u.Offset = size
 	return u, s.saveOffset(ctx, u)
-}
-
-func createPartIfMissing(path string) error {
-	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
-		return createPart(path)
-	}
-	return nil
 }
 
 // saveOffset records an upload's offset and moves its expiry on: uploads
@@ -387,6 +416,12 @@ func (s *PhotoService) saveOffset(ctx context.Context, u *server.Upload) error {
 
 // WriteUpload implements server.PhotoService.
 func (s *PhotoService) WriteUpload(ctx context.Context, id string, c server.Chunk) (*server.Upload, error) {
+	s.writing.Add(1)
+	defer func() {
+		if s.writing.Add(-1) == 0 {
+			s.poke() // the thumbnails that waited
+		}
+	}()
 	p, err := caller(ctx)
 	if err != nil {
 		return nil, err
@@ -410,6 +445,9 @@ func (s *PhotoService) WriteUpload(ctx context.Context, id string, c server.Chun
 		return u, &server.Error{Code: server.EOFFSET, Message: fmt.Sprintf("chunk starts at %d, the upload is at %d: resume from there", c.Offset, u.Offset),
 			Details: map[string]any{"offset": u.Offset}}
 	}
+	if c.Size > 0 && c.Offset+c.Size > u.Length {
+		return u, overlong(u)
+	}
 	if u.State != server.UploadOpen || u.Offset == u.Length {
 		// Every byte is in already: this is a retry of the last chunk whose
 		// reply was lost, or of a finish the blob store refused.
@@ -419,9 +457,13 @@ func (s *PhotoService) WriteUpload(ctx context.Context, id string, c server.Chun
 		return s.finish(ctx, u)
 	}
 	start := u.Offset
-	if err := s.writeChunk(ctx, u, c); err != nil {
+	tail, err := s.writeChunk(ctx, u, c)
+	if err != nil {
 		return u, err
 	}
+	// A tail that completes the upload is on disk but not yet recorded:
+	// finish records it together with its outcome.
+	u.Offset += tail
 	if start < server.SniffLen && (u.Offset >= server.SniffLen || u.Offset == u.Length) {
 		if err := s.sniffEarly(ctx, u); err != nil {
 			return nil, err
@@ -434,33 +476,60 @@ func (s *PhotoService) WriteUpload(ctx context.Context, id string, c server.Chun
 }
 
 // writeChunk appends c.Body to the upload's file at u.Offset and advances
-// u.Offset (on disk and in the database) by the bytes kept.
-func (s *PhotoService) writeChunk(ctx context.Context, u *server.Upload, c server.Chunk) error {
-	f, err := os.OpenFile(s.partPath(u.ID), os.O_RDWR, 0)
+// u.Offset (on disk and in the database) by the bytes kept. A body that
+// runs past the upload's length is refused whole: the upload is left as
+// before the chunk.
+//
+// Bytes that complete the upload are written but neither synced nor
+// recorded: their count is returned as tail, and finish records them with
+// the outcome (stored, or complete and synced when the blob store is down).
+// A crash before that loses only the tail, which the device, not yet
+// answered, sends again.
+func (s *PhotoService) writeChunk(ctx context.Context, u *server.Upload, c server.Chunk) (tail int64, err error) {
+	path := s.partPath(u.ID)
+	_, statErr := os.Stat(path)
+	created := errors.Is(statErr, fs.ErrNotExist)
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
-		return fmt.Errorf("open upload file: %w", err)
+		return 0, fmt.Errorf("open upload file: %w", err)
 	}
 	defer f.Close()
+	// A new file's directory entry is made durable before an offset
+	// that relies on it is recorded.
+	syncNew := func() error {
+		if !created {
+			return nil
+		}
+		created = false
+		return syncDir(s.dir)
+	}
 	// Bytes past the recorded offset are the unrecorded tail of a chunk
 	// that broke off (or failed its checksum): drop them.
 	if err := f.Truncate(u.Offset); err != nil {
-		return fmt.Errorf("truncate upload file: %w", err)
+		return 0, fmt.Errorf("truncate upload file: %w", err)
 	}
 	if _, err := f.Seek(u.Offset, io.SeekStart); err != nil {
-		return err
+		return 0, err
 	}
-	body := io.LimitReader(c.Body, u.Length-u.Offset)
+	// One byte more than the upload lacks tells an overlong body.
+	body := io.LimitReader(c.Body, u.Length-u.Offset+1)
 	if c.Checksum != nil {
-		return s.writeVerified(ctx, f, u, body, c)
+		return s.writeVerified(ctx, f, u, body, c, syncNew)
 	}
+	start := u.Offset
 	buf := make([]byte, 64<<10)
 	var pending int64 // written, not yet synced and recorded
+	lastCommit := time.Now()
 	commit := func() error {
+		lastCommit = time.Now()
 		if pending == 0 {
 			return nil
 		}
 		if err := f.Sync(); err != nil {
 			return fmt.Errorf("sync upload file: %w", err)
+		}
+		if err := syncNew(); err != nil {
+			return fmt.Errorf("sync upload folder: %w", err)
 		}
 		u.Offset += pending
 		pending = 0
@@ -470,13 +539,18 @@ func (s *PhotoService) writeChunk(ctx context.Context, u *server.Upload, c serve
 	for {
 		n, err := body.Read(buf)
 		if n > 0 {
+			if u.Offset+pending+int64(n) > u.Length {
+				return 0, s.refuseOverlong(ctx, f, u, start)
+			}
 			if _, werr := f.Write(buf[:n]); werr != nil {
-				return fmt.Errorf("write upload file: %w", werr)
+				return 0, fmt.Errorf("write upload file: %w", werr)
 			}
 			pending += int64(n)
-			if pending >= checkpointBytes {
+			// The last byte is recorded only once the body has ended, so
+			// an overlong body is refused before it completes the upload.
+			if time.Since(lastCommit) >= s.checkpoint && u.Offset+pending < u.Length {
 				if err := commit(); err != nil {
-					return err
+					return 0, err
 				}
 			}
 		}
@@ -488,54 +562,70 @@ func (s *PhotoService) writeChunk(ctx context.Context, u *server.Upload, c serve
 			break
 		}
 	}
+	if readErr == nil && u.Offset+pending == u.Length {
+		return pending, nil
+	}
 	// Whatever arrived is kept, also when the body broke off: that is
 	// what lets a 2G upload resume instead of restart.
 	if err := commit(); err != nil {
-		return err
+		return 0, err
 	}
 	if readErr != nil {
-		return bodyError(readErr, u)
+		return 0, bodyError(readErr, u)
 	}
-	return s.checkNoExtra(c.Body, u)
+	return 0, nil
 }
 
 // writeVerified writes a chunk that carries a checksum: it is recorded only
-// whole and matching, so a broken-off chunk is dropped entirely.
-func (s *PhotoService) writeVerified(ctx context.Context, f *os.File, u *server.Upload, body io.Reader, c server.Chunk) error {
+// whole and matching, so a broken-off chunk is dropped entirely. A chunk
+// that completes the upload is returned as tail, like writeChunk's.
+func (s *PhotoService) writeVerified(ctx context.Context, f *os.File, u *server.Upload, body io.Reader, c server.Chunk, syncNew func() error) (tail int64, err error) {
 	h := sha256.New()
 	w := &errWriter{w: io.MultiWriter(f, h)}
 	n, err := io.Copy(w, body)
-	if w.err != nil {
-		return fmt.Errorf("write upload file: %w", w.err)
-	} else if err != nil {
-		return bodyError(err, u)
-	}
-	if string(h.Sum(nil)) != string(c.Checksum) {
-		return server.Errorf(server.ECHECKSUM, "the %d-byte chunk at %d does not match its Upload-Checksum: it was discarded, send it again", n, u.Offset)
-	}
-	if n == 0 {
-		return nil
+	switch {
+	case w.err != nil:
+		return 0, fmt.Errorf("write upload file: %w", w.err)
+	case u.Offset+n > u.Length:
+		return 0, s.refuseOverlong(ctx, f, u, u.Offset)
+	case err != nil:
+		return 0, bodyError(err, u)
+	case string(h.Sum(nil)) != string(c.Checksum):
+		return 0, server.Errorf(server.ECHECKSUM, "the %d-byte chunk at %d does not match its Upload-Checksum: it was discarded, send it again", n, u.Offset)
+	case n == 0:
+		return 0, nil
+	case u.Offset+n == u.Length:
+		return n, nil
 	}
 	if err := f.Sync(); err != nil {
-		return fmt.Errorf("sync upload file: %w", err)
+		return 0, fmt.Errorf("sync upload file: %w", err)
+	}
+	if err := syncNew(); err != nil {
+		return 0, fmt.Errorf("sync upload folder: %w", err)
 	}
 	u.Offset += n
-	if err := s.saveOffset(ctx, u); err != nil {
-		return err
-	}
-	return s.checkNoExtra(c.Body, u)
+	return 0, s.saveOffset(ctx, u)
 }
 
-// checkNoExtra fails when the body goes on past the upload's length.
-func (s *PhotoService) checkNoExtra(body io.Reader, u *server.Upload) error {
-	if u.Offset < u.Length {
-		return nil
+// refuseOverlong undoes a chunk whose body ran past the upload's length:
+// its bytes are dropped and the offset goes back to where the chunk began
+// (a long chunk may have recorded checkpoints), so nothing of it is kept.
+func (s *PhotoService) refuseOverlong(ctx context.Context, f *os.File, u *server.Upload, start int64) error {
+	if err := f.Truncate(start); err != nil {
+		return fmt.Errorf("truncate upload file: %w", err)
 	}
-	if n, _ := io.ReadFull(body, make([]byte, 1)); n > 0 {
-		return &server.Error{Code: server.ETOOLARGE, Message: fmt.Sprintf("the body runs past the declared length of %d bytes", u.Length),
-			Details: map[string]any{"offset": u.Offset}}
+	if u.Offset != start {
+		u.Offset = start
+		if err := s.saveOffset(ctx, u); err != nil {
+			return err
+		}
 	}
-	return nil
+	return overlong(u)
+}
+
+func overlong(u *server.Upload) error {
+	return &server.Error{Code: server.ETOOLARGE, Message: fmt.Sprintf("the chunk runs past the declared length of %d bytes: it was refused, nothing of it kept", u.Length),
+		Details: map[string]any{"offset": u.Offset}}
 }
 
 // bodyError reports a body that broke off. The device is usually gone; if
@@ -611,15 +701,26 @@ func (s *PhotoService) discard(ctx context.Context, u *server.Upload) error {
 }
 
 // finish moves an upload whose bytes are all in to stored: verify (hash,
-// type), then store (blob store, photos row). Each step is recorded, so a
-// failure resumes from the step that failed. The caller holds the lock.
+// type), then store (blob store, photos row), recorded in one transaction.
+// If storing fails, the verified bytes are synced and the upload recorded
+// complete, so the background loop stores it later. The caller holds the
+// lock.
 func (s *PhotoService) finish(ctx context.Context, u *server.Upload) (*server.Upload, error) {
 	// The device may be gone; the verified bytes are stored regardless.
 	ctx = context.WithoutCancel(ctx)
 	if u.State == server.UploadOpen && u.Offset == u.Length {
-		if err := s.verify(ctx, u); err != nil {
+		mime, err := s.verify(ctx, u)
+		if err != nil {
 			return nil, err
 		}
+		u.MIME = mime
+		if err := s.store(ctx, u); err != nil {
+			if rerr := s.recordComplete(ctx, u); rerr != nil {
+				return nil, rerr
+			}
+			return u, err
+		}
+		return u, nil
 	}
 	if u.State == server.UploadComplete {
 		if err := s.store(ctx, u); err != nil {
@@ -631,10 +732,10 @@ func (s *PhotoService) finish(ctx context.Context, u *server.Upload) (*server.Up
 
 // verify checks the whole file against the declared hash and sniffs its
 // type. A refused upload is discarded.
-func (s *PhotoService) verify(ctx context.Context, u *server.Upload) error {
+func (s *PhotoService) verify(ctx context.Context, u *server.Upload) (mime string, err error) {
 	f, err := os.Open(s.partPath(u.ID))
 	if err != nil {
-		return fmt.Errorf("open upload file: %w", err)
+		return "", fmt.Errorf("open upload file: %w", err)
 	}
 	h := sha256.New()
 	head := make([]byte, server.SniffLen)
@@ -644,41 +745,62 @@ func (s *PhotoService) verify(ctx context.Context, u *server.Upload) error {
 	_, err = io.Copy(h, f)
 	f.Close()
 	if err != nil {
-		return fmt.Errorf("hash upload file: %w", err)
+		return "", fmt.Errorf("hash upload file: %w", err)
 	}
 	if got := hex.EncodeToString(h.Sum(nil)); got != u.SHA256 {
 		if err := s.discard(ctx, u); err != nil {
-			return err
+			return "", err
 		}
-		return &server.Error{Code: server.EHASHMISMATCH, Message: "the uploaded bytes do not have the declared sha256: nothing was stored and the upload was discarded",
+		return "", &server.Error{Code: server.EHASHMISMATCH, Message: "the uploaded bytes do not have the declared sha256: nothing was stored and the upload was discarded",
 			Details: map[string]any{"declared": u.SHA256, "received": got}}
 	}
-	mime := server.SniffPhoto(head)
-	if mime == "" {
+	if mime = server.SniffPhoto(head); mime == "" {
 		if err := s.discard(ctx, u); err != nil {
-			return err
+			return "", err
 		}
-		return server.Errorf(server.EPHOTOTYPE, "the upload is not a JPEG, PNG, WebP or HEIC photo: nothing was stored")
+		return "", server.Errorf(server.EPHOTOTYPE, "the upload is not a JPEG, PNG, WebP or HEIC photo: nothing was stored")
+	}
+	return mime, nil
+}
+
+// recordComplete makes a verified upload's bytes durable and records it
+// complete: the background loop stores it, and it is never expired.
+func (s *PhotoService) recordComplete(ctx context.Context, u *server.Upload) error {
+	f, err := os.OpenFile(s.partPath(u.ID), os.O_RDWR, 0)
+	if err != nil {
+		return fmt.Errorf("open upload file: %w", err)
+	}
+	err = f.Sync()
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = syncDir(s.dir) // the file may be new
+	}
+	if err != nil {
+		return fmt.Errorf("sync upload file: %w", err)
 	}
 	tx, err := s.db.beginTx(ctx)
 	if err != nil {
 		return err
 	}
 	defer tx.Rollback()
-	if _, err := tx.ExecContext(ctx, `UPDATE uploads SET state = 'complete', mime = ?, completed_at = ? WHERE id = ?`, mime, ms(tx.now), u.ID); err != nil {
+	if _, err := tx.ExecContext(ctx, `UPDATE uploads SET state = 'complete', offset = length, mime = ?, completed_at = ? WHERE id = ?`,
+		u.MIME, ms(tx.now), u.ID); err != nil {
 		return fmt.Errorf("complete upload: %w", err)
 	}
 	if err := tx.Commit(); err != nil {
 		return err
 	}
-	u.State, u.MIME = server.UploadComplete, mime
+	u.State = server.UploadComplete
 	return nil
 }
 
-// store puts a complete upload's bytes into the blob store (once: a photo
-// already there is not sent again), records the photo with its EXIF data
-// and removes the file. A blob store outage leaves the upload complete, for
-// a retry, and is EUNAVAILABLE.
+// store puts a verified upload's bytes into the blob store (once: a photo
+// already recorded is not sent again), records the photo with its EXIF data
+// and the upload as stored in one transaction, and removes the file. A
+// blob store outage is EUNAVAILABLE; finish then records the upload
+// complete, for a retry.
 func (s *PhotoService) store(ctx context.Context, u *server.Upload) error {
 	ctx, cancel := context.WithTimeout(ctx, storeTimeout)
 	defer cancel()
@@ -690,15 +812,12 @@ func (s *PhotoService) store(ctx context.Context, u *server.Upload) error {
 	}
 	var meta *exif.Meta
 	if !exists {
-		info, err := s.blobs.Stat(ctx, key)
-		switch {
-		case err == nil && info.Size == u.Length:
-		case err == nil, errors.Is(err, blob.ErrNotFound):
-			if err := s.put(ctx, key, path, u); err != nil {
-				return err
-			}
-		default:
-			return s.blobError(ctx, "stat", u, err)
+		// No Stat first: the object is there only if a crash came between
+		// a Put and its commit, and then putting the same bytes again
+		// under the same key costs one Put, while a Stat before every new
+		// photo costs a round trip each (a fifth of the store time).
+		if err := s.put(ctx, key, path, u); err != nil {
+			return err
 		}
 		meta = s.readExif(path, u.Length)
 	}
@@ -725,7 +844,11 @@ func (s *PhotoService) store(ctx context.Context, u *server.Upload) error {
 			return fmt.Errorf("insert photo: %w", err)
 		}
 	}
-	if _, err := tx.ExecContext(ctx, `UPDATE uploads SET state = 'stored' WHERE id = ?`, u.ID); err != nil {
+	if _, err := tx.ExecContext(ctx, `INSERT INTO photo_uploaders (sha256, user_id) VALUES (?, ?) ON CONFLICT DO NOTHING`, u.SHA256, u.UserID); err != nil {
+		return fmt.Errorf("record uploader: %w", err)
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE uploads SET state = 'stored', offset = length, mime = ?, completed_at = COALESCE(completed_at, ?) WHERE id = ?`,
+		u.MIME, ms(tx.now), u.ID); err != nil {
 		return fmt.Errorf("store upload: %w", err)
 	}
 	if err := tx.Commit(); err != nil {
@@ -758,7 +881,7 @@ func (s *PhotoService) blobError(ctx context.Context, op string, u *server.Uploa
 		s.log.WarnContext(ctx, "photo store unavailable; the upload is kept and retried", slog.String("upload", u.ID),
 			slog.String("op", op), slog.Any("err", err))
 		return &server.Error{Code: server.EUNAVAILABLE, Message: "the photo store is unavailable: the photo is safe on the server and will be stored; retry later",
-			Details: map[string]any{"received": true}}
+			Details: map[string]any{"received": true, "retry_after": s.retryAfter()}}
 	}
 	return fmt.Errorf("blob %s %s: %w", op, u.SHA256, err)
 }
@@ -854,6 +977,13 @@ func (s *PhotoService) sweep(ctx context.Context) {
 	for _, sha := range shas {
 		if ctx.Err() != nil {
 			return
+		}
+		// Decoding a photo costs more CPU than receiving, hashing and
+		// storing it (docs/BENCHMARKS-photos.md): on a small server it
+		// would slow the uploads down. Thumbnails wait until no upload is being
+		// written; one asked for meanwhile is made on demand.
+		if s.writing.Load() > 0 {
+			break
 		}
 		if _, err := s.makeThumb(ctx, sha); server.ErrorCode(err) == server.EUNAVAILABLE {
 			break

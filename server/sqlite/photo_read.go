@@ -17,6 +17,19 @@ import (
 	"github.com/gridsync/gridsync/syncproto"
 )
 
+// vouched is true for a doc_photos row (alias dp) whose photo is stored and
+// was uploaded by a user whose area covers dp's document. A reference alone
+// does not make a photo readable: whoever learns a hash could otherwise
+// reference it from a document of their own area and download evidence of
+// another area. Only possessing the bytes (uploading them) vouches.
+const vouched = `EXISTS (SELECT 1 FROM photo_uploaders pu JOIN users vu ON vu.id = pu.user_id JOIN areas va ON va.id = vu.area_id
+	WHERE pu.sha256 = dp.sha256 AND substr(dp.area_path, 1, length(va.path)) = va.path)`
+
+// receivedFor is true for a doc_photos row (alias dp) whose bytes wait on
+// the server for the blob store, uploaded by a user who will vouch for it.
+const receivedFor = `EXISTS (SELECT 1 FROM uploads up JOIN users vu ON vu.id = up.user_id JOIN areas va ON va.id = vu.area_id
+	WHERE up.sha256 = dp.sha256 AND up.state = 'complete' AND substr(dp.area_path, 1, length(va.path)) = va.path)`
+
 // Missing implements server.PhotoService.
 func (s *PhotoService) Missing(ctx context.Context, q server.MissingQuery) ([]*server.MissingPhoto, error) {
 	p, err := caller(ctx)
@@ -30,9 +43,8 @@ func (s *PhotoService) Missing(ctx context.Context, q server.MissingQuery) ([]*s
 	// Live references in the caller's area without a stored photo. The
 	// device view starts from the device's own ops (an index range), the
 	// area view from the area's references.
-	const cols = `SELECT dp.sha256, dp.collection, dp.doc_id, dp.field, o.received_at,
-		EXISTS (SELECT 1 FROM uploads u WHERE u.sha256 = dp.sha256 AND u.state = 'complete')`
-	const missing = ` AND dp.live = 1 AND dp.area_path LIKE ? ESCAPE '\' AND NOT EXISTS (SELECT 1 FROM photos ph WHERE ph.sha256 = dp.sha256)
+	const cols = `SELECT dp.sha256, dp.collection, dp.doc_id, dp.field, o.received_at, ` + receivedFor
+	const missing = ` AND dp.live = 1 AND dp.area_path LIKE ? ESCAPE '\' AND NOT ` + vouched + `
 		ORDER BY dp.added_seq, dp.sha256`
 	var rows *sql.Rows
 	if q.Area {
@@ -96,9 +108,8 @@ func (s *PhotoService) docPhotos(ctx context.Context, p *server.Principal, colle
 	}
 
 	rows, err := s.db.read.QueryContext(ctx, `SELECT dp.sha256, dp.field, dp.live, COALESCE(o.hlc, ''),
-			ph.sha256 IS NOT NULL, COALESCE(ph.size, 0), COALESCE(ph.mime, ''), COALESCE(u.username, ''), COALESCE(ph.uploaded_at, 0),
-			ph.taken_at, ph.lat, ph.lng, COALESCE(ph.thumb, 0),
-			EXISTS (SELECT 1 FROM uploads up WHERE up.sha256 = dp.sha256 AND up.state = 'complete')
+			`+vouched+`, COALESCE(ph.size, 0), COALESCE(ph.mime, ''), COALESCE(u.username, ''), COALESCE(ph.uploaded_at, 0),
+			ph.taken_at, ph.lat, ph.lng, COALESCE(ph.thumb, 0), `+receivedFor+`
 		FROM doc_photos dp
 		LEFT JOIN photos ph ON ph.sha256 = dp.sha256
 		LEFT JOIN users u ON u.id = ph.uploader
@@ -295,8 +306,8 @@ func (s *PhotoService) OpenPhoto(ctx context.Context, sha string, wantThumb bool
 	// Removed references (live = 0) count: evidence once referenced stays
 	// readable by the area that referenced it.
 	var visible bool
-	if err := s.db.read.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM doc_photos WHERE sha256 = ? AND area_path LIKE ? ESCAPE '\')`,
-		sha, likePrefix(p.AreaPath)).Scan(&visible); err != nil {
+	if err := s.db.read.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM doc_photos dp WHERE dp.sha256 = ? AND dp.area_path LIKE ? ESCAPE '\' AND `+
+		vouched+`)`, sha, likePrefix(p.AreaPath)).Scan(&visible); err != nil {
 		return nil, nil, fmt.Errorf("photo access: %w", err)
 	}
 	if !visible {
@@ -321,7 +332,7 @@ func (s *PhotoService) OpenPhoto(ctx context.Context, sha string, wantThumb bool
 	rc, info, err := s.blobs.Get(ctx, key)
 	switch {
 	case errors.Is(err, blob.ErrUnavailable):
-		return nil, nil, server.Errorf(server.EUNAVAILABLE, "the photo store is unavailable: retry later")
+		return nil, nil, s.unavailable()
 	case err != nil:
 		return nil, nil, fmt.Errorf("get %s: %w", key, err)
 	}
@@ -335,6 +346,12 @@ func (s *PhotoService) OpenPhoto(ctx context.Context, sha string, wantThumb bool
 		return nil, nil, fmt.Errorf("get %s: stored size %d, recorded %d", key, info.Size, ph.Size)
 	}
 	return rc, ph, nil
+}
+
+// unavailable is the answer while the blob store is down.
+func (s *PhotoService) unavailable() error {
+	return &server.Error{Code: server.EUNAVAILABLE, Message: "the photo store is unavailable: retry later",
+		Details: map[string]any{"retry_after": s.retryAfter()}}
 }
 
 // photo loads a stored photo's row; ENOTFOUND if it has not arrived.
@@ -387,7 +404,7 @@ func (s *PhotoService) makeThumb(ctx context.Context, sha string) (int, error) {
 	if mime != server.MIMEHEIC && mime != server.MIMEHEIF {
 		rc, _, err := s.blobs.Get(ctx, blob.PrefixPhoto+sha)
 		if errors.Is(err, blob.ErrUnavailable) {
-			return 0, server.Errorf(server.EUNAVAILABLE, "the photo store is unavailable: retry later")
+			return 0, s.unavailable()
 		} else if err != nil {
 			return 0, fmt.Errorf("get photo: %w", err)
 		}
@@ -396,13 +413,13 @@ func (s *PhotoService) makeThumb(ctx context.Context, sha string) (int, error) {
 		switch {
 		case err == nil:
 			if err := s.blobs.Put(ctx, blob.PrefixThumb+sha, bytes.NewReader(b), int64(len(b)), thumb.ContentType); errors.Is(err, blob.ErrUnavailable) {
-				return 0, server.Errorf(server.EUNAVAILABLE, "the photo store is unavailable: retry later")
+				return 0, s.unavailable()
 			} else if err != nil {
 				return 0, fmt.Errorf("put thumbnail: %w", err)
 			}
 			state = 1
 		case errors.Is(err, blob.ErrUnavailable):
-			return 0, server.Errorf(server.EUNAVAILABLE, "the photo store is unavailable: retry later")
+			return 0, s.unavailable()
 		default:
 			// A photo that passed the type check but does not decode is
 			// still evidence; it just has no preview.

@@ -7,7 +7,9 @@ import (
 	"encoding/hex"
 	"errors"
 	"io"
+	"io/fs"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -116,9 +118,17 @@ func (e *photoEnv) upload(tb testing.TB, ctx context.Context, photo []byte) (*se
 // hazardWithPhotos pushes a hazard at the demo site referencing photos.
 func (e *photoEnv) hazardWithPhotos(tb testing.TB, ctx context.Context, d *device, id string, shas ...string) {
 	tb.Helper()
-	op := d.op("hazards", id, map[string]any{"site": demoSite, "title": "灭火器过期"})
+	e.hazardAt(tb, ctx, d, demoSite, id, shas...)
+}
+
+// hazardAt pushes a hazard at a site referencing photos.
+func (e *photoEnv) hazardAt(tb testing.TB, ctx context.Context, d *device, site, id string, shas ...string) {
+	tb.Helper()
+	op := d.op("hazards", id, map[string]any{"site": site, "title": "灭火器过期"})
 	op.Flow = map[string]syncproto.FlowStep{"status": {To: "reported", Round: 1}}
-	op.Add = map[string][]string{"photos": shas}
+	if len(shas) > 0 {
+		op.Add = map[string][]string{"photos": shas}
+	}
 	wantVerdict(tb, mustPush(tb, e.sync, ctx, d.push(op)).Verdicts[0], "accepted", "")
 }
 
@@ -313,9 +323,13 @@ func TestPhotoRefusals(t *testing.T) {
 		}
 		_, err := e.photos.CreateUpload(qctx, server.NewUpload{SHA256: hashOf(photo), Length: 1000})
 		wantCode(t, err, server.EQUOTA)
+		var e2 *server.Error
+		if !errors.As(err, &e2) || e2.Details["retry_after"] != 1 {
+			t.Fatalf("quota error without retry_after: %#v", err)
+		}
 		bctx := e.as(t, "worker-1-2-1", "phone-w121-quota")
-		for range server.MaxOpenUploadBytes / server.MaxPhotoSize {
-			if _, err := e.photos.CreateUpload(bctx, server.NewUpload{SHA256: hashOf(photo), Length: server.MaxPhotoSize}); err != nil {
+		for i := range server.MaxOpenUploadBytes / server.MaxPhotoSize {
+			if _, err := e.photos.CreateUpload(bctx, server.NewUpload{SHA256: hashOf([]byte{byte(i), 1}), Length: server.MaxPhotoSize}); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -328,6 +342,8 @@ func TestPhotoRefusals(t *testing.T) {
 			{SHA256: hashOf(photo), Length: 0},
 			{SHA256: hashOf(photo), Length: 10, Filename: "a\nb"},
 			{SHA256: hashOf(photo), Length: 10, Doc: "hazards"},
+			{SHA256: hashOf(photo), Length: 10, Metadata: strings.Repeat("x", server.MaxUploadMetadata+1)},
+			{SHA256: hashOf(photo), Length: 10, Metadata: "sha256 \x00"},
 		} {
 			_, err := e.photos.CreateUpload(ctx, nu)
 			wantCode(t, err, server.EINVALID)
@@ -499,5 +515,243 @@ func TestPhotoFlags(t *testing.T) {
 	all, err := e.photos.Evidence(ctx, "hazards", nil)
 	if err != nil || len(all) != 1 || all[0].DocID != "hz-flags" {
 		t.Fatalf("evidence of the area: %+v, %v", all, err)
+	}
+}
+
+// Complete uploads (verified, waiting for the blob store) do not count
+// against the quota: during a long outage a user with many verified photos
+// can still start new uploads.
+func TestPhotoQuotaIgnoresComplete(t *testing.T) {
+	e := mustPhotoEnv(t)
+	ctx := e.as(t, "worker-1-1-1", "phone-w111-quota-outage")
+	e.blobs.down.Store(true)
+	for i := range server.MaxOpenUploads {
+		u, err := e.upload(t, ctx, exiftest.JPEG(t, exiftest.Options{Width: 16, Height: 16, Seed: 100 + i}))
+		wantCode(t, err, server.EUNAVAILABLE)
+		if u.State != server.UploadComplete {
+			t.Fatalf("upload %d: state %s, want complete", i, u.State)
+		}
+	}
+	photo := exiftest.JPEG(t, exiftest.Options{Width: 16, Height: 16, Seed: 99})
+	if _, err := e.photos.CreateUpload(ctx, server.NewUpload{SHA256: hashOf(photo), Length: int64(len(photo))}); err != nil {
+		t.Fatalf("creation with %d complete uploads waiting: %v", server.MaxOpenUploads, err)
+	}
+}
+
+// A creation sent again (its reply was lost) finds the upload the device
+// already has, in whatever state; another device, or another length, gets
+// its own.
+func TestPhotoCreateIdempotent(t *testing.T) {
+	e := mustPhotoEnv(t)
+	ctx := e.as(t, "worker-1-1-1", "phone-w111-idem")
+	photo := exiftest.JPEG(t, exiftest.Options{Seed: 31})
+	nu := server.NewUpload{SHA256: hashOf(photo), Length: int64(len(photo)), Metadata: "sha256 " + hashOf(photo)}
+	first, err := e.photos.CreateUpload(ctx, nu)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if first.ExpiresAt.Sub(first.CreatedAt) != server.UploadStartTTL {
+		t.Errorf("a new upload expires after %v, want %v", first.ExpiresAt.Sub(first.CreatedAt), server.UploadStartTTL)
+	}
+	again, err := e.photos.CreateUpload(ctx, nu)
+	if err != nil || again.ID != first.ID || again.Offset != 0 {
+		t.Fatalf("second creation: %+v, %v; want upload %s", again, err, first.ID)
+	}
+	if _, err := e.photos.WriteUpload(ctx, first.ID, server.Chunk{Body: bytes.NewReader(photo[:100])}); err != nil {
+		t.Fatal(err)
+	}
+	if again, err = e.photos.CreateUpload(ctx, nu); err != nil || again.ID != first.ID || again.Offset != 100 ||
+		time.Until(again.ExpiresAt) < server.UploadTTL-time.Minute {
+		t.Fatalf("creation after 100 bytes: %+v, %v", again, err)
+	}
+	other, err := e.photos.CreateUpload(e.as(t, "worker-1-1-1", "phone-w111-idem2"), nu)
+	if err != nil || other.ID == first.ID {
+		t.Fatalf("another device: %+v, %v; want a new upload", other, err)
+	}
+	longer := nu
+	longer.Length++
+	if u, err := e.photos.CreateUpload(ctx, longer); err != nil || u.ID == first.ID {
+		t.Fatalf("another length: %+v, %v; want a new upload", u, err)
+	}
+	if _, err := e.photos.WriteUpload(ctx, first.ID, server.Chunk{Offset: 100, Body: bytes.NewReader(photo[100:])}); err != nil {
+		t.Fatal(err)
+	}
+	if again, err = e.photos.CreateUpload(ctx, nu); err != nil || again.ID != first.ID || again.State != server.UploadStored ||
+		again.Offset != again.Length || again.Metadata != nu.Metadata {
+		t.Fatalf("creation after the photo was stored: %+v, %v", again, err)
+	}
+}
+
+// An upload that never received a byte expires after UploadStartTTL (it
+// holds quota); one that did lives UploadTTL after its last write.
+func TestPhotoUnstartedUploadExpires(t *testing.T) {
+	e := &photoEnv{syncEnv: mustSyncEnv(t), dir: t.TempDir()}
+	var skew atomic.Int64
+	e.db.Now = func() time.Time { return time.Now().Add(time.Duration(skew.Load())) }
+	folder, err := blob.NewFolder(filepath.Join(e.dir, "blobs"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.blobs = &countingStore{Store: folder, puts: map[string]int{}}
+	e.photos = e.mustPhotos(t)
+	ctx := e.as(t, "worker-1-1-1", "phone-w111-expire")
+	photo := exiftest.JPEG(t, exiftest.Options{Seed: 32})
+	idle, err := e.photos.CreateUpload(ctx, server.NewUpload{SHA256: hashOf(photo), Length: int64(len(photo))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	started, err := e.photos.CreateUpload(ctx, server.NewUpload{SHA256: hashOf(photo), Length: int64(len(photo)) + 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.photos.WriteUpload(ctx, started.ID, server.Chunk{Body: bytes.NewReader(photo[:10])}); err != nil {
+		t.Fatal(err)
+	}
+	skew.Store(int64(server.UploadStartTTL + time.Hour))
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		_, err := e.photos.Upload(ctx, idle.ID)
+		if server.ErrorCode(err) == server.ENOTFOUND {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("unstarted upload not expired after %v: %v", server.UploadStartTTL, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if u, err := e.photos.Upload(ctx, started.ID); err != nil || u.Offset != 10 {
+		t.Fatalf("started upload after %v: %+v, %v", server.UploadStartTTL, u, err)
+	}
+	if _, err := os.Stat(filepath.Join(e.dir, "uploads", idle.ID+".part")); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("expired upload's file: %v", err)
+	}
+}
+
+// An upload's doc must be a document in the caller's area: one elsewhere
+// gets the same answer as one that does not exist.
+func TestPhotoUploadDocArea(t *testing.T) {
+	e := mustPhotoEnv(t)
+	ctx := e.as(t, "worker-1-1-1", "phone-w111-doc")
+	e.hazardWithPhotos(t, ctx, newDevice("phone-w111-doc"), "hz-doc-mine")
+	ctx211 := e.as(t, "worker-2-1-1", "phone-w211-doc")
+	e.hazardAt(t, ctx211, newDevice("phone-w211-doc"), otherTownshipSite, "hz-doc-theirs")
+	photo := exiftest.JPEG(t, exiftest.Options{Seed: 33})
+	nu := server.NewUpload{SHA256: hashOf(photo), Length: int64(len(photo)), Doc: "hazards/hz-doc-mine"}
+	if _, err := e.photos.CreateUpload(ctx, nu); err != nil {
+		t.Fatalf("doc in the area: %v", err)
+	}
+	var msgs []string
+	for _, doc := range []string{"hazards/hz-doc-theirs", "hazards/hz-doc-nowhere"} {
+		nu.Doc = doc
+		_, err := e.photos.CreateUpload(ctx, nu)
+		wantCode(t, err, server.EFORBIDDEN)
+		msgs = append(msgs, strings.ReplaceAll(server.ErrorMessage(err), doc, "DOC"))
+	}
+	if msgs[0] != msgs[1] {
+		t.Fatalf("a doc of another area is told apart from a missing one: %q vs %q", msgs[0], msgs[1])
+	}
+}
+
+// otherTownshipSite is a demo site in worker-2-1-1's grid.
+const otherTownshipSite = "0192f000-0000-7000-8000-00000000001f"
+
+// Knowing a photo's hash is not possessing it: a worker of another
+// township who references the hash from a document of their own area can
+// neither read the photo nor see it as present; it is missing for them
+// until they upload the bytes themselves.
+func TestPhotoHashAloneReadsNothing(t *testing.T) {
+	e := mustPhotoEnv(t)
+	ctx := e.as(t, "worker-1-1-1", "phone-w111-hash")
+	photo := exiftest.JPEG(t, exiftest.Options{Seed: 34, GPS: true, Lat: demoSiteLat, Lng: demoSiteLng})
+	sha := hashOf(photo)
+	e.hazardWithPhotos(t, ctx, newDevice("phone-w111-hash"), "hz-hash-owner", sha)
+	if _, err := e.upload(t, ctx, photo); err != nil {
+		t.Fatal(err)
+	}
+	ctx211 := e.as(t, "worker-2-1-1", "phone-w211-hash")
+	e.hazardAt(t, ctx211, newDevice("phone-w211-hash"), otherTownshipSite, "hz-hash-thief", sha)
+
+	for _, who := range []context.Context{ctx211, e.as(t, "station-2", "phone-s2-hash")} {
+		_, _, err := e.photos.OpenPhoto(who, sha, false)
+		wantCode(t, err, server.ENOTFOUND)
+		_, _, err = e.photos.OpenPhoto(who, sha, true)
+		wantCode(t, err, server.ENOTFOUND)
+		dp, err := e.photos.DocPhotos(who, "hazards", "hz-hash-thief")
+		if err != nil || len(dp.Photos) != 1 || dp.Photos[0].Present || dp.Photos[0].Photo != nil || dp.Evidence.Complete {
+			t.Fatalf("doc photos of the referencing doc: %+v, %v", dp, err)
+		}
+	}
+	missing, err := e.photos.Missing(ctx211, server.MissingQuery{})
+	if err != nil || len(missing) != 1 || missing[0].SHA256 != sha || missing[0].Received {
+		t.Fatalf("missing for the referencing device: %+v, %v", missing, err)
+	}
+	// The owner's area is unaffected.
+	if rc, _, err := e.photos.OpenPhoto(ctx, sha, false); err != nil {
+		t.Fatalf("owner: %v", err)
+	} else {
+		rc.Close()
+	}
+	// Whoever has the bytes proves it by uploading them (stored once).
+	if u, err := e.upload(t, ctx211, photo); err != nil || u.State != server.UploadStored {
+		t.Fatalf("upload by worker-2-1-1: %+v, %v", u, err)
+	}
+	rc, _, err := e.photos.OpenPhoto(ctx211, sha, false)
+	if err != nil {
+		t.Fatalf("after uploading the bytes: %v", err)
+	}
+	rc.Close()
+	if n := e.blobs.putsOf(blob.PrefixPhoto + sha); n != 1 {
+		t.Fatalf("photo put %d times, want 1", n)
+	}
+}
+
+// A chunk that runs past the upload's length is refused whole (413), with
+// or without a checksum, with or without a declared size, and leaves the
+// upload as it was: the right chunk then completes it.
+func TestPhotoOverlongChunk(t *testing.T) {
+	e := mustPhotoEnv(t)
+	// A checkpoint at every read, so an unsized body has recorded offsets
+	// before it is found too long.
+	var err error
+	e.photos, err = sqlite.NewPhotoService(e.db, sqlite.PhotoOptions{Blobs: e.blobs, Dir: filepath.Join(e.dir, "uploads"),
+		RetryInterval: 50 * time.Millisecond, CheckpointInterval: time.Nanosecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { e.photos.Close() })
+	ctx := e.as(t, "worker-1-1-1", "phone-w111-long")
+	photo := exiftest.JPEG(t, exiftest.Options{Noise: true, Width: 600, Height: 400, Seed: 35})
+	if len(photo) < 100<<10 {
+		t.Fatalf("photo of %d bytes, want several reads' worth", len(photo))
+	}
+	long := append(append([]byte{}, photo...), "extra bytes"...)
+	u, err := e.photos.CreateUpload(ctx, server.NewUpload{SHA256: hashOf(photo), Length: int64(len(photo))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.photos.WriteUpload(ctx, u.ID, server.Chunk{Body: bytes.NewReader(photo[:1000])}); err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(long[1000:])
+	for name, c := range map[string]server.Chunk{
+		"Sized":              {Offset: 1000, Size: int64(len(long) - 1000), Body: bytes.NewReader(long[1000:])},
+		"Unsized":            {Offset: 1000, Body: bytes.NewReader(long[1000:])},
+		"UnsizedChecksummed": {Offset: 1000, Body: bytes.NewReader(long[1000:]), Checksum: sum[:]},
+	} {
+		got, err := e.photos.WriteUpload(ctx, u.ID, c)
+		wantCode(t, err, server.ETOOLARGE)
+		if got == nil || got.Offset != 1000 {
+			t.Fatalf("%s: upload after the refusal: %+v", name, got)
+		}
+		if now, err := e.photos.Upload(ctx, u.ID); err != nil || now.Offset != 1000 || now.State != server.UploadOpen {
+			t.Fatalf("%s: HEAD after the refusal: %+v, %v", name, now, err)
+		}
+		if fi, err := os.Stat(filepath.Join(e.dir, "uploads", u.ID+".part")); err != nil || fi.Size() != 1000 {
+			t.Fatalf("%s: upload file after the refusal: %v, %v", name, fi.Size(), err)
+		}
+	}
+	if got, err := e.photos.WriteUpload(ctx, u.ID, server.Chunk{Offset: 1000, Size: int64(len(photo) - 1000), Body: bytes.NewReader(photo[1000:])}); err != nil ||
+		got.State != server.UploadStored {
+		t.Fatalf("the right chunk: %+v, %v", got, err)
 	}
 }

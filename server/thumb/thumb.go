@@ -45,6 +45,13 @@ var ErrUnsupported = errors.New("thumb: cannot decode this photo")
 // JPEG. A photo already smaller is not enlarged. It fails with
 // ErrUnsupported for other formats and oversized canvases.
 func Make(r io.Reader, orientation int) ([]byte, error) {
+	return makeBounded(r, orientation, MaxPixels)
+}
+
+// makeBounded is Make with the canvas bound as a parameter, so the fuzz
+// test can keep each input's memory small. The bound is checked from the
+// header (image.DecodeConfig) before any pixel is allocated.
+func makeBounded(r io.Reader, orientation int, maxPixels int64) ([]byte, error) {
 	var head bytes.Buffer
 	cfg, format, err := image.DecodeConfig(io.TeeReader(r, &head))
 	if errors.Is(err, image.ErrFormat) {
@@ -52,7 +59,7 @@ func Make(r io.Reader, orientation int) ([]byte, error) {
 	} else if err != nil {
 		return nil, fmt.Errorf("thumb: %w", err)
 	}
-	if cfg.Width <= 0 || cfg.Height <= 0 || int64(cfg.Width)*int64(cfg.Height) > MaxPixels {
+	if cfg.Width <= 0 || cfg.Height <= 0 || int64(cfg.Width)*int64(cfg.Height) > maxPixels {
 		return nil, fmt.Errorf("%w: %s canvas %d×%d", ErrUnsupported, format, cfg.Width, cfg.Height)
 	}
 	src, _, err := image.Decode(io.MultiReader(&head, r))

@@ -146,7 +146,7 @@ func putPhoto(t *testing.T, d *testDevice, b []byte) string {
 	if resp.StatusCode != http.StatusCreated {
 		t.Fatalf("upload photo: POST %d", resp.StatusCode)
 	}
-	if resp := tus("PATCH", resp.Header.Get("Location"), b, "Content-Type", "application/offset+octet-stream", "Upload-Offset", "0"); resp.StatusCode != http.StatusNoContent {
+	if resp := tus("PATCH", strings.TrimPrefix(resp.Header.Get("Location"), d.url), b, "Content-Type", "application/offset+octet-stream", "Upload-Offset", "0"); resp.StatusCode != http.StatusNoContent {
 		t.Fatalf("upload photo: PATCH %d", resp.StatusCode)
 	}
 	return sha

@@ -51,6 +51,10 @@ func (r *report) add(format string, args ...any) {
 
 func main() {
 	flag.Parse()
+	if *photosMode {
+		check(runPhotos())
+		return
+	}
 	cfg := config{large: *large, runs: *runs, devices: *devices}
 	if *quick {
 		cfg = quickConfig

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"path/filepath"
 	"testing"
 
 	"github.com/gridsync/gridsync/internal/miniotest"
@@ -14,7 +15,7 @@ func TestPhotoBench(t *testing.T) {
 	cfg := ms.Config()
 	srv := apptest.Start(t, "-blob", "minio", "-minio-endpoint", cfg.Endpoint, "-minio-bucket", cfg.Bucket,
 		"-minio-access-key", cfg.AccessKey, "-minio-secret-key", cfg.SecretKey)
-	res, err := photoBench(srv.URL(), cfg, 4, 3, 2<<20)
+	res, err := photoBench(srv.URL(), cfg, 4, 3, 2<<20, 0, func() error { return waitThumbnails(filepath.Join(srv.DataDir(), "gridsync.db")) })
 	if err != nil {
 		t.Fatal(err)
 	}
