@@ -63,7 +63,9 @@ func browser(t *testing.T, path string) context.Context {
 		chromedp.Flag("disable-quic", true), chromedp.Flag("disable-background-networking", true),
 		chromedp.Flag("disable-component-update", true), chromedp.Flag("disable-sync", true),
 		chromedp.Flag("disable-features", "Translate,MediaRouter,OptimizationHints"),
-		chromedp.Flag("lang", "zh-CN"),
+		// The stations' browsers speak Chinese: date inputs and the file
+		// chooser then read as they do at a station, in the screenshots too.
+		chromedp.Flag("lang", "zh-CN"), chromedp.Flag("accept-lang", "zh-CN"), chromedp.Env("LANG=zh_CN.UTF-8", "LANGUAGE=zh_CN"),
 		chromedp.UserDataDir(t.TempDir()), chromedp.WindowSize(1366, 768),
 	}
 	actx, cancelA := chromedp.NewExecAllocator(context.Background(), opts...)
@@ -325,8 +327,8 @@ func TestDashboard(t *testing.T) {
 		if !contains(late, "超过30分钟") || !contains(late, "下洋村") {
 			t.Errorf("late incident row %q", late)
 		}
-		if skew := text(t, ctx, `#incidents tr[data-id="inc-skew"]`); contains(skew, "超过30分钟") || !contains(skew, "10 分钟") {
-			t.Errorf("incident from a slow phone %q: want 10 minutes, not late", skew)
+		if skew := text(t, ctx, `#incidents tr[data-id="inc-skew"]`); contains(skew, "超过30分钟") || !contains(skew, "10 分钟") || !contains(skew, "慢 1 小时") {
+			t.Errorf("incident from a slow phone %q: want 10 minutes, not late, the phone's clock an hour slow", skew)
 		}
 	})
 
@@ -434,8 +436,12 @@ func TestDashboard(t *testing.T) {
 		if got := text(t, ctx, "#evidence-warning"); !contains(got, "1 张整改后照片尚未上传") {
 			t.Fatalf("evidence warning %q", got)
 		}
-		if got := text(t, ctx, `figure[data-sha="`+afterSHA+`"]`); !contains(got, "照片尚未上传") || !contains(got, "整改后") {
+		if got := text(t, ctx, `figure[data-sha="`+afterSHA+`"]`); !contains(got, "照片尚未上传") {
 			t.Fatalf("rectification photo before upload %q", got)
+		}
+		group := get(t, ctx, chromedp.Evaluate[string](`document.querySelector('figure[data-sha="`+afterSHA+`"]').closest(".photo-group").querySelector("h3").innerText`))
+		if !contains(group, "整改后") {
+			t.Fatalf("the rectification photo is shown under %q, want 整改后", group)
 		}
 		if got := text(t, ctx, "#timeline"); !contains(got, "添加整改照片 1 张") || !contains(got, "已提交整改") {
 			t.Fatalf("timeline:\n%s", got)

@@ -224,6 +224,30 @@ func fmtAge(d time.Duration) string {
 	return fmt.Sprintf("%d 天", int(d.Hours()/24))
 }
 
+// fmtOffset says how far a device's clock is off, in words: a clock
+// within a second of the server's is 准确.
+func fmtOffset(ms int64) string {
+	d := time.Duration(ms) * time.Millisecond
+	word := "快"
+	if d < 0 {
+		word, d = "慢", -d
+	}
+	switch {
+	case d < time.Second:
+		return "准确"
+	case d < time.Minute:
+		return fmt.Sprintf("%s %d 秒", word, int(d.Seconds()))
+	case d < time.Hour:
+		return fmt.Sprintf("%s %d 分钟", word, int(d.Minutes()))
+	case d < 48*time.Hour:
+		if m := int(d.Minutes()) % 60; m > 0 {
+			return fmt.Sprintf("%s %d 小时 %d 分钟", word, int(d.Hours()), m)
+		}
+		return fmt.Sprintf("%s %d 小时", word, int(d.Hours()))
+	}
+	return fmt.Sprintf("%s %d 天", word, int(d.Hours()/24))
+}
+
 // parseDate reads an <input type=date> value as the end of that day in
 // China: a deadline "2025-06-30" means by the end of June 30th.
 func parseDate(s string) (time.Time, error) {
@@ -248,6 +272,7 @@ var funcs = template.FuncMap{
 	"time":     fmtTime,
 	"date":     fmtDate,
 	"age":      fmtAge,
+	"offset":   fmtOffset,
 	"value":    valueText,
 	"short": func(s string) string {
 		if len(s) > 22 {

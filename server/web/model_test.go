@@ -159,3 +159,17 @@ func TestDeviceLockBounded(t *testing.T) {
 		t.Fatalf("%d locks for %d devices, want at most %d", len(locks), 10*deviceLockStripes, deviceLockStripes)
 	}
 }
+
+func TestFmtOffset(t *testing.T) {
+	for _, tc := range []struct {
+		ms   int64
+		want string
+	}{
+		{0, "准确"}, {-2, "准确"}, {999, "准确"}, {30_000, "快 30 秒"}, {-3_600_000, "慢 1 小时"},
+		{5_400_000, "快 1 小时 30 分钟"}, {-600_000, "慢 10 分钟"}, {-3 * 86_400_000, "慢 3 天"},
+	} {
+		if got := fmtOffset(tc.ms); got != tc.want {
+			t.Errorf("fmtOffset(%d) = %q, want %q", tc.ms, got, tc.want)
+		}
+	}
+}

@@ -63,6 +63,11 @@ type incidentView struct {
 	Village, Grid *server.Area
 	Reporter      string
 	Delay         time.Duration
+	// Occurred is occurred_at on the server's clock (the phone's value
+	// corrected by its clock offset); PhoneOff is set when the phone's
+	// clock was off by a minute or more, to show its own reading too.
+	Occurred time.Time
+	PhoneOff bool
 }
 
 // coverageRow is one area's coverage (覆盖率), indented by its depth
@@ -200,7 +205,9 @@ func (h *Handler) incidents(ctx context.Context, ai *areaIndex, now time.Time) (
 		if !showIncident(in, now) {
 			continue
 		}
-		v := incidentView{Incident: in, Delay: time.Duration(in.DelayMS) * time.Millisecond, Reporter: in.ReportedBy}
+		off := time.Duration(in.ClockOffsetMS) * time.Millisecond
+		v := incidentView{Incident: in, Delay: time.Duration(in.DelayMS) * time.Millisecond, Reporter: in.ReportedBy,
+			Occurred: in.OccurredAt.Add(-off), PhoneOff: off >= time.Minute || off <= -time.Minute}
 		if n, ok := users[in.ReportedBy]; ok {
 			v.Reporter = n
 		}
