@@ -146,10 +146,12 @@ func TestPagesWithoutBrowser(t *testing.T) {
 	w111.push(hazards...)
 	// Checks done offline 40 days ago, synced now: one by a current app
 	// (finished_at), one by an old one (checked_at).
-	old := now.AddDate(0, 0, -40)
+	old, recent := now.AddDate(0, 0, -40), now.AddDate(0, 0, -3)
 	w111.push(op{Collection: "inspections", Doc: "insp-finished", Set: map[string]any{"site": siteID(1), "result": "pass",
 		"started_at": old.Add(-time.Hour).UnixMilli(), "finished_at": old.UnixMilli()}},
-		op{Collection: "inspections", Doc: "insp-legacy", Set: map[string]any{"site": siteID(2), "result": "pass", "checked_at": old.UnixMilli()}})
+		op{Collection: "inspections", Doc: "insp-legacy", Set: map[string]any{"site": siteID(2), "result": "pass", "checked_at": old.UnixMilli()}},
+		op{Collection: "inspections", Doc: "insp-3days", Set: map[string]any{"site": siteID(3), "result": "pass",
+			"started_at": recent.Add(-time.Hour).UnixMilli(), "finished_at": recent.UnixMilli()}})
 
 	station := newBrowserless(t, base)
 	token := station.login("station-1")
@@ -211,6 +213,15 @@ func TestPagesWithoutBrowser(t *testing.T) {
 		_, page = station.do("GET", "/ledgers?kind=inspections", nil)
 		if strings.Contains(page, "insp-finished") || strings.Contains(page, "insp-legacy") {
 			t.Fatal("this month's ledger holds checks done 40 days ago (dated by arrival)")
+		}
+		day := func(t time.Time) string { return t.In(cstZone).Format("2006-01-02") }
+		_, page = station.do("GET", "/ledgers?kind=inspections&from="+day(recent)+"&to="+day(recent), nil)
+		if !strings.Contains(page, "insp-3days") {
+			t.Fatal("the ledger of the day of a check done offline 3 days ago lacks it")
+		}
+		_, page = station.do("GET", "/ledgers?kind=inspections&from="+day(now)+"&to="+day(now), nil)
+		if strings.Contains(page, "insp-3days") {
+			t.Fatal("today's ledger holds a check done 3 days ago (dated by arrival)")
 		}
 	})
 
