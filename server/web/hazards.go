@@ -439,7 +439,7 @@ func describeOp(op syncproto.Op, first bool, names map[string]string) []string {
 }
 
 // formText reads an optional text input, bounded by the schema's limit
-// for the field it is written to.
+// for the hazards field it is written to.
 func (h *Handler) formText(form url.Values, name, field, what string) (string, error) {
 	v := strings.TrimSpace(form.Get(name))
 	if n := h.fieldMax("hazards", field); utf8.RuneCountInString(v) > n {

@@ -193,6 +193,10 @@ func (h *Handler) loadHazards(ctx context.Context, p *server.Principal, q server
 	if err != nil {
 		return nil, err
 	}
+	paged := q.AfterSeq > 0 || q.Limit > 0
+	if paged && len(rows) == 0 {
+		return hs, nil // a live poll with nothing new reads nothing more
+	}
 	sites, err := h.svc.Dashboard.Docs(ctx, server.DocQuery{Collection: "sites"})
 	if err != nil {
 		return nil, err
@@ -201,7 +205,7 @@ func (h *Handler) loadHazards(ctx context.Context, p *server.Principal, q server
 		hs.sites[d.State.ID] = newSiteView(d, ai)
 	}
 	var ids []string // nil: every hazard of the area
-	if q.AfterSeq > 0 || q.Limit > 0 {
+	if paged {
 		ids = []string{}
 		for _, d := range rows {
 			ids = append(ids, d.State.ID)

@@ -2,6 +2,7 @@ package web
 
 import (
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -94,12 +95,7 @@ func (h *Handler) canCreate(role server.Role, collection string) bool {
 	if !ok {
 		return false
 	}
-	for _, r := range c.Creators {
-		if r == syncproto.Role(role) {
-			return true
-		}
-	}
-	return false
+	return slices.Contains(c.Creators, syncproto.Role(role))
 }
 
 // issueWarning: POST /warnings, a station (or the county) issues a warning
