@@ -4,7 +4,7 @@ GO    ?= go
 TOOLS := $(CURDIR)/.tools/bin
 export GRIDSYNC_MINIO_BIN ?= $(TOOLS)/minio
 
-.PHONY: run test tools lint bench fuzz build clean
+.PHONY: run test tools lint bench fuzz build clean screenshots
 
 ## run: start the server on the embedded defaults with the demo county (data in ./data)
 run:
@@ -33,6 +33,10 @@ bench: tools
 FUZZTIME ?= 30s
 fuzz:
 	bash scripts/fuzz.sh $(FUZZTIME)
+
+## screenshots: regenerate docs/screenshots from the dashboard's browser test (needs chromium)
+screenshots:
+	GRIDSYNC_SCREENSHOTS=1 $(GO) test -count=1 -run '^TestDashboard$$' ./server/web/
 
 ## build: build the binaries into bin/
 build:

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # install-chromium.sh installs Debian's headless-capable Chromium, its
-# driver and a CJK font for the station dashboard's browser tests
+# driver, its Chinese locale and a CJK font for the station dashboard's browser tests
 # (server/web), idempotently. The tests drive /usr/bin/chromium with
 # chromedp; the font makes the Chinese pages render in the screenshots.
 #
@@ -9,7 +9,7 @@
 # CI, where a missing Chromium fails them.
 set -euo pipefail
 
-packages=(chromium chromium-driver fonts-wqy-zenhei)
+packages=(chromium chromium-driver chromium-l10n fonts-wqy-zenhei)
 
 missing=()
 for p in "${packages[@]}"; do

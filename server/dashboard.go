@@ -55,6 +55,10 @@ type DocQuery struct {
 	AfterSeq int64
 	// Limit caps the rows (0 = MaxDashboardDocs).
 	Limit int
+	// OldestFirst orders by creation ascending instead of newest first, so
+	// a caller paging forward from AfterSeq gets the next Limit documents
+	// and misses none.
+	OldestFirst bool
 }
 
 // MaxDashboardDocs bounds one Docs call: the dashboard filters and counts a

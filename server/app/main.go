@@ -229,11 +229,12 @@ func (m *Main) serve(ctx context.Context) error {
 	if p, ok := blobs.(blob.Pinger); ok {
 		ready["blobs"] = p
 	}
-	dashboard, err := m.dashboard(auth, areas, blobs)
+	domain := sqlite.NewDomainService(m.db)
+	dashboard, err := m.dashboard(auth, areas, domain, blobs)
 	if err != nil {
 		return err
 	}
-	m.http = gshttp.NewServer(m.Log, gshttp.Services{Auth: auth, Areas: areas, Sync: m.sync, Domain: sqlite.NewDomainService(m.db), Photos: m.photos, Web: dashboard},
+	m.http = gshttp.NewServer(m.Log, gshttp.Services{Auth: auth, Areas: areas, Sync: m.sync, Domain: domain, Photos: m.photos, Web: dashboard},
 		ready, gshttp.TrustProxies(m.Config.TrustedProxies))
 	if err := m.http.SetPublicURL(m.Config.PublicURL); err != nil {
 		return err
@@ -292,11 +293,12 @@ func (m *Main) openBlobs() (blob.Store, error) {
 }
 
 // dashboard builds the station dashboard (server/web) on the same
-// services as the API, reading photos from the same store.
-func (m *Main) dashboard(auth server.AuthService, areas server.AreaService, blobs blob.Store) (*web.Handler, error) {
+// services as the API (the domain views and the photo service too, so the
+// pages and /v1 agree), reading photos from the same store.
+func (m *Main) dashboard(auth server.AuthService, areas server.AreaService, domain server.DomainService, blobs blob.Store) (*web.Handler, error) {
 	dash := sqlite.NewDashboardService(m.db)
-	return web.New(web.Services{Auth: auth, Areas: areas, Sync: m.sync, Dashboard: dash, Sessions: dash, Blobs: blobs,
-		Schema: syncproto.DefaultSchema()}, web.Options{Log: m.Log.With(slog.String("component", "web"))})
+	return web.New(web.Services{Auth: auth, Areas: areas, Sync: m.sync, Dashboard: dash, Domain: domain, Photos: m.photos,
+		Sessions: dash, Blobs: blobs, Schema: syncproto.DefaultSchema()}, web.Options{Log: m.Log.With(slog.String("component", "web"))})
 }
 
 // loadDemo imports the demo county through the import code path, until

@@ -72,9 +72,13 @@ func (s *DashboardService) Docs(ctx context.Context, q server.DocQuery) ([]*serv
 	if limit <= 0 || limit > server.MaxDashboardDocs {
 		limit = server.MaxDashboardDocs
 	}
+	order := "DESC"
+	if q.OldestFirst {
+		order = "ASC"
+	}
 	rows, err := s.db.read.QueryContext(ctx, `SELECT `+docColumns+docJoins+`
 		WHERE d.area_path LIKE ? ESCAPE '\' AND d.collection = ? AND d.deleted = 0 AND d.created_seq > ?
-		ORDER BY d.created_seq DESC LIMIT ?`, likePrefix(area), q.Collection, q.AfterSeq, limit)
+		ORDER BY d.created_seq `+order+` LIMIT ?`, likePrefix(area), q.Collection, q.AfterSeq, limit)
 	if err != nil {
 		return nil, fmt.Errorf("dashboard docs: %w", err)
 	}

@@ -2,6 +2,8 @@ package sqlite_test
 
 import (
 	"context"
+	"fmt"
+	"slices"
 	"testing"
 	"time"
 
@@ -159,6 +161,37 @@ func TestDashboardScope(t *testing.T) {
 		wantCode(t, dash.ResolveConflict(station1, cs[0].ID), server.ECONFLICT)
 		if c, err := dash.Conflict(station1, cs[0].ID); err != nil || !c.Resolved {
 			t.Fatalf("got %+v, %v", c, err)
+		}
+	})
+	t.Run("DocsPagedOldestFirst", func(t *testing.T) {
+		var ops []syncproto.Op
+		for i := range 5 {
+			o := dw.op("hazards", fmt.Sprintf("hz-page-%d", i), map[string]any{"site": "0192f000-0000-7000-8000-000000000001", "title": "灭火器过期"})
+			o.Flow = map[string]syncproto.FlowStep{"status": {To: syncproto.StageReported, Round: 1}}
+			ops = append(ops, o)
+		}
+		mustPush(t, e.sync, worker, dw.push(ops...))
+		// Pages of 2 from the start read every hazard once, in creation
+		// order: the newest-first order would skip the older ones of a
+		// backlog larger than a page.
+		var got []string
+		var after int64
+		for range 10 {
+			rows, err := dash.Docs(station1, server.DocQuery{Collection: "hazards", AfterSeq: after, Limit: 2, OldestFirst: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, r := range rows {
+				got = append(got, r.State.ID)
+				after = r.CreatedSeq
+			}
+			if len(rows) < 2 {
+				break
+			}
+		}
+		want := []string{"hz-1", "hz-page-0", "hz-page-1", "hz-page-2", "hz-page-3", "hz-page-4"}
+		if !slices.Equal(got, want) {
+			t.Fatalf("got %v, want %v", got, want)
 		}
 	})
 	t.Run("DeviceLastSeq", func(t *testing.T) {

@@ -23,7 +23,8 @@ type conflictView struct {
 	CurrentIsWinner bool
 }
 
-// conflictInbox: GET /conflicts, 冲突处理.
+// conflictInbox: GET /conflicts, 冲突处理. Everyone sees the conflicts of
+// their area; only station staff and the county get the buttons.
 func (h *Handler) conflictInbox(w http.ResponseWriter, r *request) error {
 	ctx := r.Context()
 	all := r.URL.Query().Get("all") == "1"
@@ -55,7 +56,7 @@ func (h *Handler) conflictInbox(w http.ResponseWriter, r *request) error {
 		}
 		out = append(out, v)
 	}
-	h.render(w, r.Request, r.sess, http.StatusOK, "conflicts", "冲突处理", map[string]any{"Conflicts": out, "All": all})
+	h.render(w, r.Request, r.sess, http.StatusOK, "conflicts", "冲突处理", map[string]any{"Conflicts": out, "All": all, "CanResolve": canManage(r.p().Role)})
 	return nil
 }
 
@@ -78,8 +79,12 @@ func docTitle(s syncproto.DocState) string {
 // resolveConflict: POST /conflicts/{id}/resolve with choice=winner|loser.
 // The chosen value is written as a new operation whose Base is the
 // winner's stamp (the value the station saw), then the conflict is marked
-// resolved.
+// resolved. Only station staff and the county decide (排改分离): a grid
+// worker may write the field, but not settle another person's edit.
 func (h *Handler) resolveConflict(w http.ResponseWriter, r *request) error {
+	if !canManage(r.p().Role) {
+		return server.Errorf(server.EFORBIDDEN, "冲突由应急消防管理站和县应急管理局处理")
+	}
 	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
 	if err != nil {
 		return server.Errorf(server.ENOTFOUND, "没有这条冲突")

@@ -24,6 +24,9 @@ type testDevice struct {
 	seq    uint64
 	cursor string
 	outbox syncproto.OutboxReport
+	// skew is how far the phone's clock is off (its DeviceTime and op
+	// stamps), like a village phone that was never set right.
+	skew time.Duration
 }
 
 func loginDevice(tb testing.TB, url, username, deviceID string) *testDevice {
@@ -68,10 +71,11 @@ type op struct {
 	Collection, Doc string
 	Set             map[string]any
 	Base            map[string]syncproto.Stamp
-	Add             []string // photos
+	Add             []string // photos of the finding (hazards.photos)
+	Evidence        []string // photos of the rectification (hazards.evidence)
 	Flow            string
 	Round           uint32
-	At              time.Time // device time; zero = now
+	At              time.Time // device time; zero = now on the phone's clock
 }
 
 // push sends ops and fails the test unless all are accepted; it returns
@@ -90,13 +94,13 @@ func (d *testDevice) push(ops ...op) []syncproto.Stamp {
 // pushVerdicts sends ops and returns their stamps and verdicts.
 func (d *testDevice) pushVerdicts(ops ...op) ([]syncproto.Stamp, []syncproto.Verdict) {
 	d.tb.Helper()
-	req := syncproto.PushRequest{Protocol: syncproto.ProtocolVersion, Device: d.id, DeviceTime: time.Now().UnixMilli(), Outbox: d.outbox}
+	req := syncproto.PushRequest{Protocol: syncproto.ProtocolVersion, Device: d.id, DeviceTime: time.Now().Add(d.skew).UnixMilli(), Outbox: d.outbox}
 	var stamps []syncproto.Stamp
 	for i, o := range ops {
 		d.seq++
 		at := o.At
 		if at.IsZero() {
-			at = time.Now()
+			at = time.Now().Add(d.skew)
 		}
 		sop := syncproto.Op{Device: d.id, Seq: d.seq, HLC: syncproto.HLC{Wall: at.UnixMilli(), Logical: uint16(i)},
 			Collection: o.Collection, Doc: o.Doc, Base: o.Base}
@@ -107,8 +111,14 @@ func (d *testDevice) pushVerdicts(ops ...op) ([]syncproto.Stamp, []syncproto.Ver
 				sop.Set[k] = b
 			}
 		}
+		if len(o.Add) > 0 || len(o.Evidence) > 0 {
+			sop.Add = map[string][]string{}
+		}
 		if len(o.Add) > 0 {
-			sop.Add = map[string][]string{"photos": o.Add}
+			sop.Add["photos"] = o.Add
+		}
+		if len(o.Evidence) > 0 {
+			sop.Add["evidence"] = o.Evidence
 		}
 		if o.Flow != "" {
 			sop.Flow = map[string]syncproto.FlowStep{"status": {To: o.Flow, Round: max(o.Round, 1)}}

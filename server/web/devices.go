@@ -68,21 +68,6 @@ func (h *Handler) revokeDevice(w http.ResponseWriter, r *request) error {
 	return nil
 }
 
-// warnings: GET /warnings, 预警提示. Shown when the schema declares a
-// warnings collection; the page says so otherwise.
-func (h *Handler) warnings(w http.ResponseWriter, r *request) error {
-	data := map[string]any{"Has": h.feat.warnings != nil}
-	if h.feat.warnings != nil {
-		rows, err := h.svc.Dashboard.Docs(r.Context(), server.DocQuery{Collection: h.feat.warnings.Name, Limit: 200})
-		if err != nil {
-			return err
-		}
-		data["Warnings"] = rows
-	}
-	h.render(w, r.Request, r.sess, http.StatusOK, "warnings", "预警提示", data)
-	return nil
-}
-
 var shaPattern = regexp.MustCompile(`^[0-9a-f]{64}$`)
 
 // photo: GET /photos/{sha} and /photos/{sha}/thumb. A photo is served only

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
+	"math"
 	"net/http"
 	"net/url"
 	"slices"
@@ -17,26 +18,41 @@ import (
 	"github.com/gridsync/gridsync/syncproto"
 )
 
+// LivePage is how many newly synced hazards one poll of /live/hazards
+// reads; a page that has missed more asks again at once ("more").
+const LivePage = 100
+
 // hazardFilter is the queue's filter, read from the query string so a
 // filtered queue is a link one can bookmark or send.
 type hazardFilter struct {
 	Village, Grid, Kind, Status, Severity string
 	Overdue, Escalated, Incomplete        bool
-	Sort                                  string
-	Page                                  int
+	// Since keeps hazards reported within a period (sinceOptions).
+	Since string
+	Sort  string
+	Page  int
+}
+
+// sinceOptions are the periods of the queue's "reported within" filter.
+var sinceOptions = []struct {
+	Value, Label string
+	D            time.Duration
+}{
+	{"", "全部上报时间", 0}, {"24h", "24 小时内上报", 24 * time.Hour}, {"7d", "7 天内上报", 7 * 24 * time.Hour},
+	{"30d", "30 天内上报", 30 * 24 * time.Hour},
 }
 
 func readHazardFilter(q url.Values) hazardFilter {
 	f := hazardFilter{Village: q.Get("village"), Grid: q.Get("grid"), Kind: q.Get("kind"), Status: q.Get("status"),
 		Severity: q.Get("severity"), Overdue: q.Get("overdue") == "1", Escalated: q.Get("escalated") == "1",
-		Incomplete: q.Get("incomplete") == "1", Sort: q.Get("sort")}
+		Incomplete: q.Get("incomplete") == "1", Since: q.Get("since"), Sort: q.Get("sort")}
 	f.Page, _ = strconv.Atoi(q.Get("page"))
 	f.Page = max(f.Page, 1)
 	return f
 }
 
-// query renders the filter back into a query string, with page replaced.
-func (f hazardFilter) query(page int) string {
+// values renders the filter back into a query, without the page.
+func (f hazardFilter) values() url.Values {
 	q := url.Values{}
 	set := func(k, v string) {
 		if v != "" {
@@ -56,14 +72,31 @@ func (f hazardFilter) query(page int) string {
 	flag("overdue", f.Overdue)
 	flag("escalated", f.Escalated)
 	flag("incomplete", f.Incomplete)
+	set("since", f.Since)
 	set("sort", f.Sort)
+	return q
+}
+
+// query renders the filter back into a query string, with page replaced.
+func (f hazardFilter) query(page int) string {
+	q := f.values()
 	if page > 1 {
 		q.Set("page", strconv.Itoa(page))
 	}
 	return q.Encode()
 }
 
-func (f hazardFilter) match(v *hazardView) bool {
+// keep reports whether the filter keeps v: the queue and the live rows
+// apply the same test.
+func (f hazardFilter) keep(v *hazardView, ai *areaIndex, now time.Time) bool {
+	if scope := ai.scope(f.Village, f.Grid); scope != "" && !strings.HasPrefix(v.Row.AreaPath, scope) {
+		return false
+	}
+	for _, s := range sinceOptions {
+		if s.Value == f.Since && s.D > 0 && now.Sub(v.ReportedAt) > s.D {
+			return false
+		}
+	}
 	switch {
 	case f.Status == "" && !v.Open(), f.Status != "" && f.Status != "all" && f.Status != v.Stage:
 		return false
@@ -118,8 +151,7 @@ type option struct{ Value, Label string }
 
 func kindOptions() []option {
 	var out []option
-	for _, k := range []string{syncproto.SiteHousehold, syncproto.SiteRentedHousing, syncproto.SiteSharedUse, syncproto.SiteSelfBuilt,
-		syncproto.SiteNineSmall, syncproto.SiteCrowdedPlace, syncproto.SiteFactoryWarehouse, syncproto.SiteHighRise, syncproto.SiteElderlyAlone} {
+	for _, k := range syncproto.SiteKinds() {
 		out = append(out, option{k, kindLabel(k)})
 	}
 	return out
@@ -136,14 +168,15 @@ func stageOptions() []option {
 // hazardQueue: GET /hazards, the hazard ledger (隐患台账).
 func (h *Handler) hazardQueue(w http.ResponseWriter, r *request) error {
 	f := readHazardFilter(r.URL.Query())
-	hs, err := h.loadHazards(r.Context(), r.p(), "")
+	ctx := r.Context()
+	hs, err := h.loadHazards(ctx, r.p(), server.DocQuery{})
 	if err != nil {
 		return err
 	}
-	scope := hs.areas.scope(f.Village, f.Grid)
+	now := h.now()
 	var list []*hazardView
 	for _, v := range hs.hazards {
-		if (scope == "" || strings.HasPrefix(v.Row.AreaPath, scope)) && f.match(v) {
+		if f.keep(v, hs.areas, now) {
 			list = append(list, v)
 		}
 	}
@@ -152,21 +185,19 @@ func (h *Handler) hazardQueue(w http.ResponseWriter, r *request) error {
 	pages := max(1, (total+PageSize-1)/PageSize)
 	f.Page = min(f.Page, pages)
 	list = list[(f.Page-1)*PageSize : min(total, f.Page*PageSize)]
-	vpath := hs.areas.scope(f.Village)
-	users, err := h.svc.Dashboard.Users(r.Context())
+	names, err := h.userNames(ctx)
 	if err != nil {
 		return err
 	}
-	names := map[string]string{}
-	for _, u := range users {
-		names[u.Username] = u.Name
-	}
+	// New rows go on top, which is where they belong only on the first
+	// page of the newest-first order.
+	live := f.Page == 1 && f.Sort == ""
 	data := map[string]any{"Names": names,
 		"F": f, "Hazards": list, "Total": total, "Page": f.Page, "Pages": pages,
 		"Prev": f.query(f.Page - 1), "Next": f.query(f.Page + 1),
-		"Villages": hs.areas.villages, "Grids": hs.areas.gridsOf(vpath), "Kinds": kindOptions(),
-		"Stages": stageOptions(), "Sorts": hazardSorts, "HasEscalate": h.feat.escalate != "",
-		"After": hs.maxSeq, "Live": true,
+		"Villages": hs.areas.villages, "Grids": hs.areas.gridsOf(hs.areas.scope(f.Village)), "Kinds": kindOptions(),
+		"Stages": stageOptions(), "Sorts": hazardSorts, "Since": sinceOptions,
+		"After": hs.maxSeq, "Live": live, "LiveQuery": f.query(1),
 	}
 	h.render(w, r.Request, r.sess, http.StatusOK, "hazards", "隐患台账", data)
 	return nil
@@ -174,11 +205,74 @@ func (h *Handler) hazardQueue(w http.ResponseWriter, r *request) error {
 
 // photoView is one photo on the detail page.
 type photoView struct {
-	SHA     string
-	After   bool // added with or after the rectification submission (整改后)
-	Missing bool // referenced but not uploaded yet
-	Removed bool
-	Flags   []string
+	SHA string
+	// Missing: referenced but not uploaded yet; Received: the bytes are on
+	// the server, waiting for the photo store.
+	Missing, Received bool
+	Removed           bool
+	// Flags are the capture checks in words (远离场所, 拍摄时间异常...);
+	// Alert marks the ones that put the photo in doubt.
+	Flags   []photoFlag
+	TakenAt *time.Time
+}
+
+type photoFlag struct {
+	Text  string
+	Alert bool
+}
+
+// photoGroups are a hazard's photos: those of the finding (发现时, field
+// photos) and of the rectification (整改后, field evidence).
+type photoGroups struct {
+	Before, After []photoView
+	// AfterLive and AfterMissing count the live rectification photos and
+	// those not uploaded yet, for the verify form's warning.
+	AfterLive, AfterMissing int
+}
+
+func newPhotoGroups(dp *server.DocPhotos) photoGroups {
+	var g photoGroups
+	for _, p := range dp.Photos {
+		v := photoView{SHA: p.SHA256, Missing: !p.Present, Received: !p.Present && p.Received, Removed: !p.Live, Flags: photoFlags(p)}
+		if p.Photo != nil {
+			v.TakenAt = p.Photo.TakenAt
+		}
+		switch p.Field {
+		case "photos":
+			g.Before = append(g.Before, v)
+		case "evidence":
+			g.After = append(g.After, v)
+			if p.Live {
+				g.AfterLive++
+				if !p.Present {
+					g.AfterMissing++
+				}
+			}
+		}
+	}
+	return g
+}
+
+// photoFlags puts the photo service's capture flags in words.
+func photoFlags(p *server.DocPhoto) []photoFlag {
+	var out []photoFlag
+	for _, f := range p.Flags {
+		switch f {
+		case server.FlagGPSFar:
+			text := "远离场所"
+			if p.DistanceM != nil {
+				text = fmt.Sprintf("距场所 %d 米", int(math.Round(*p.DistanceM)))
+			}
+			out = append(out, photoFlag{text, true})
+		case server.FlagTimeOff:
+			out = append(out, photoFlag{"拍摄时间异常", true})
+		case server.FlagNoGPS:
+			out = append(out, photoFlag{"无定位", false})
+		case server.FlagNoTime:
+			out = append(out, photoFlag{"无拍摄时间", false})
+		}
+	}
+	return out
 }
 
 // timelineView is one line of the audit trail.
@@ -221,7 +315,15 @@ func (h *Handler) hazardDetail(w http.ResponseWriter, r *request) error {
 	if err != nil {
 		return err
 	}
-	v := h.newHazardView(row, sites, ai, refs, h.now())
+	overdue, err := h.overdue(ctx)
+	if err != nil {
+		return err
+	}
+	v := newHazardView(row, sites, ai, refs, overdue)
+	docPhotos, err := h.svc.Photos.DocPhotos(ctx, "hazards", row.State.ID)
+	if err != nil {
+		return err
+	}
 	ops, err := h.svc.Dashboard.Timeline(ctx, server.TimelineQuery{Collection: "hazards", DocID: row.State.ID})
 	if err != nil {
 		return err
@@ -242,53 +344,32 @@ func (h *Handler) hazardDetail(w http.ResponseWriter, r *request) error {
 			assignees = append(assignees, u)
 		}
 	}
+	s := row.State
 	data := map[string]any{
-		"H": v, "Photos": photoViews(row.State, refs, ops), "Timeline": timelineViews(ops, names), "Conflicts": conflicts,
-		"Actions": h.hazardActions(p.Role, row.State, v), "Assignees": assignees, "AssigneeName": names[v.Assignee],
+		"H": v, "Photos": newPhotoGroups(docPhotos), "Timeline": timelineViews(ops, names), "Conflicts": conflicts,
+		"Actions": h.hazardActions(p.Role, s, v), "Assignees": assignees, "AssigneeName": names[v.Assignee],
 		"ReporterName":    names[v.ReportedBy],
 		"DefaultDeadline": fmtDate(h.now().AddDate(0, 0, defaultDeadlineDays(v.Severity))),
-		"Today":           fmtDate(h.now()), "ReferIsText": h.referIsText(),
+		"Today":           fmtDate(h.now()),
+		"Notes": []struct{ Label, Text string }{
+			{"整改说明", strField(s, "rectification_note")}, {"复核意见", strField(s, "verification_note")},
+			{"督办说明", strField(s, "escalation_note")}, {"抄告说明", strField(s, "referral_note")},
+		},
+		"Max": map[string]int{"assignee": h.fieldMax("hazards", "assignee"), "referred_to": h.fieldMax("hazards", "referred_to"),
+			"note": h.fieldMax("hazards", "verification_note")},
 	}
 	h.render(w, r.Request, r.sess, http.StatusOK, "hazard", v.Title, data)
 	return nil
 }
 
-// defaultDeadlineDays is the deadline the dispatch form suggests; the demo
-// county's policy (fixtures/README.md) uses 3 days for major hazards and 7
-// for general ones. The station can pick any date.
+// defaultDeadlineDays is the deadline the dispatch and reopen forms
+// suggest; the demo county's policy (fixtures/README.md) uses 3 days for
+// major hazards and 7 for general ones. The station can pick any date.
 func defaultDeadlineDays(severity string) int {
 	if severity == "major" {
 		return 3
 	}
 	return 7
-}
-
-func photoViews(s syncproto.DocState, refs []*server.PhotoRef, ops []*server.TimelineEntry) []photoView {
-	after := map[string]bool{}
-	submitted := false
-	submittedRank := slices.Index(hazardStages, syncproto.StageSubmitted)
-	for _, e := range ops {
-		if st, ok := e.Op.Flow["status"]; ok && slices.Index(hazardStages, st.To) >= submittedRank {
-			submitted = true
-		}
-		for _, sha := range e.Op.Add["photos"] {
-			if _, seen := after[sha]; !seen {
-				after[sha] = submitted
-			}
-		}
-	}
-	live := map[string]bool{}
-	for _, e := range s.Elements("photos") {
-		live[e] = true
-	}
-	var out []photoView
-	for _, ref := range refs {
-		if ref.Field != "photos" {
-			continue
-		}
-		out = append(out, photoView{SHA: ref.SHA256, After: after[ref.SHA256], Missing: ref.Known && !ref.Arrived, Removed: !live[ref.SHA256]})
-	}
-	return out
 }
 
 // timelineViews describes the ops; names turns ids in values (a site, an
@@ -307,6 +388,18 @@ func timelineViews(ops []*server.TimelineEntry, names map[string]string) []timel
 		out = append(out, t)
 	}
 	return out
+}
+
+// setLabel names a set field in the timeline: a hazard's two photo sets
+// by what they prove.
+func setLabel(field string) string {
+	switch field {
+	case "photos":
+		return "现场照片"
+	case "evidence":
+		return "整改照片"
+	}
+	return fieldLabel(field)
 }
 
 // describeOp says in words what an operation did.
@@ -332,101 +425,143 @@ func describeOp(op syncproto.Op, first bool, names map[string]string) []string {
 		}
 		out = append(out, fieldLabel(f)+"："+v)
 	}
-	if n := len(op.Add["photos"]); n > 0 {
-		out = append(out, fmt.Sprintf("添加照片 %d 张", n))
+	for _, f := range slices.Sorted(maps.Keys(op.Add)) {
+		if n := len(op.Add[f]); n > 0 {
+			out = append(out, fmt.Sprintf("添加%s %d 张", setLabel(f), n))
+		}
 	}
-	if n := len(op.Remove["photos"]); n > 0 {
-		out = append(out, fmt.Sprintf("移除照片 %d 张", n))
+	for _, f := range slices.Sorted(maps.Keys(op.Remove)) {
+		if n := len(op.Remove[f]); n > 0 {
+			out = append(out, fmt.Sprintf("移除%s %d 张", setLabel(f), n))
+		}
 	}
 	return out
 }
 
-// hazardDraft builds the op of an action on a hazard from the form.
+// formText reads an optional text input, bounded by the schema's limit
+// for the hazards field it is written to.
+func (h *Handler) formText(form url.Values, name, field, what string) (string, error) {
+	v := strings.TrimSpace(form.Get(name))
+	if n := h.fieldMax("hazards", field); utf8.RuneCountInString(v) > n {
+		return "", server.Errorf(server.EINVALID, "%s不能超过 %d 字", what, n)
+	}
+	return v, nil
+}
+
+// formDeadline reads a deadline date; empty is allowed when optional. A
+// deadline is today or later.
+func (h *Handler) formDeadline(form url.Values, optional bool) (time.Time, bool, error) {
+	s := strings.TrimSpace(form.Get("deadline"))
+	if s == "" && optional {
+		return time.Time{}, false, nil
+	}
+	d, err := parseDate(s)
+	if err != nil {
+		return d, false, server.Errorf(server.EINVALID, "请选择整改期限（年-月-日）")
+	}
+	if d.Before(h.now()) {
+		return d, false, server.Errorf(server.EINVALID, "整改期限不能早于今天")
+	}
+	return d, true, nil
+}
+
+// hazardDraft builds the op of an action on a hazard from the form. Every
+// value the form adds (deadline, note) goes into the same op as the step,
+// so the phones see the decision and its reason together.
 func (h *Handler) hazardDraft(name string, s syncproto.DocState, form url.Values) (draft, string, error) {
-	d := draft{Collection: "hazards", Doc: s.ID, Seen: stampsOf(s)}
+	d := draft{Collection: "hazards", Doc: s.ID, Seen: stampsOf(s), Set: map[string]any{}}
 	st, _ := s.Status("status")
 	step := func(to string, round uint32) {
 		d.Flow = map[string]syncproto.FlowStep{"status": {To: to, Round: round}}
 	}
+	note := func(field string) error {
+		v, err := h.formText(form, "note", field, "说明")
+		if v != "" {
+			d.Set[field] = v
+		}
+		return err
+	}
+	deadline := func(optional bool) error {
+		t, ok, err := h.formDeadline(form, optional)
+		if ok {
+			d.Set["deadline"] = t.UnixMilli()
+		}
+		return err
+	}
+	assignee := func(optional bool) error {
+		a := strings.TrimSpace(form.Get("assignee"))
+		switch n := h.fieldMax("hazards", "assignee"); {
+		case a == "" && optional:
+		case a == "" || utf8.RuneCountInString(a) > n:
+			return server.Errorf(server.EINVALID, "请填写整改责任人（不超过 %d 字）", n)
+		default:
+			d.Set["assignee"] = a
+		}
+		return nil
+	}
+	var what string
+	var err error
 	switch name {
 	case "dispatch":
-		assignee := strings.TrimSpace(form.Get("assignee"))
-		if assignee == "" || utf8.RuneCountInString(assignee) > 64 {
-			return d, "", server.Errorf(server.EINVALID, "请填写整改责任人（不超过 64 字）")
+		what = "派单"
+		if err = assignee(false); err == nil {
+			err = deadline(false)
 		}
-		deadline, err := parseDate(form.Get("deadline"))
-		if err != nil {
-			return d, "", err
-		}
-		d.Set = map[string]any{"assignee": assignee, "deadline": deadline.UnixMilli()}
-		d.Base = bases(s, "assignee", "deadline")
 		if st.Stage == syncproto.StageReported {
 			step(syncproto.StageDispatched, st.Round)
 		}
-		return d, "派单", nil
 	case "verify":
+		what = "复核通过"
 		step(syncproto.StageVerified, st.Round)
-		return d, "复核通过", nil
+		err = note("verification_note")
 	case "reject":
+		what = "复核不通过，退回整改"
 		step(syncproto.StageRectifying, st.Round+1)
-		return d, "复核不通过，退回整改", nil
+		if err = note("verification_note"); err == nil {
+			err = deadline(true)
+		}
 	case "close":
+		what = "销号"
 		step(syncproto.StageClosed, st.Round)
-		return d, "销号", nil
 	case "reopen":
+		what = "重新打开"
 		step(syncproto.StageDispatched, st.Round+1)
-		return d, "重新打开", nil
+		if err = assignee(true); err == nil {
+			err = deadline(true)
+		}
 	case "escalate":
-		if h.feat.escalate == "" {
-			break
-		}
-		d.Set = map[string]any{h.feat.escalate: h.flagValue("hazards", h.feat.escalate, "")}
-		d.Base = bases(s, h.feat.escalate)
-		return d, "挂牌督办", nil
+		what = "挂牌督办"
+		d.Set["escalated"] = true
+		err = note("escalation_note")
 	case "refer":
-		if h.feat.refer == "" {
-			break
+		what = "抄告主管部门"
+		dept, derr := h.formText(form, "department", "referred_to", "主管部门")
+		switch {
+		case derr != nil:
+			err = derr
+		case dept == "":
+			err = server.Errorf(server.EINVALID, "请填写抄告的主管部门")
+		default:
+			d.Set["referred_to"] = dept
+			err = note("referral_note")
 		}
-		dept := strings.TrimSpace(form.Get("department"))
-		if h.referIsText() && (dept == "" || utf8.RuneCountInString(dept) > syncproto.MaxStringLen) {
-			return d, "", server.Errorf(server.EINVALID, "请填写抄告的主管部门")
-		}
-		d.Set = map[string]any{h.feat.refer: h.flagValue("hazards", h.feat.refer, dept)}
-		d.Base = bases(s, h.feat.refer)
-		return d, "抄告主管部门", nil
+	default:
+		return d, "", server.Errorf(server.ENOTFOUND, "没有这个操作")
 	}
-	return d, "", server.Errorf(server.ENOTFOUND, "没有这个操作")
-}
-
-// flagValue is the value that sets a flag field by its declared type: true,
-// the current time, or text.
-func (h *Handler) flagValue(collection, field, text string) any {
-	c, _ := h.svc.Schema.Collection(collection)
-	f, _ := c.Field(field)
-	switch f.Type {
-	case syncproto.TypeBool:
-		return true
-	case syncproto.TypeTime, syncproto.TypeInt:
-		return h.now().UnixMilli()
+	if err != nil {
+		return d, "", err
 	}
-	if text == "" {
-		text = "是"
+	if len(d.Set) == 0 {
+		d.Set = nil
+	} else {
+		d.Base = bases(s, slices.Collect(maps.Keys(d.Set))...)
 	}
-	return text
-}
-
-func (h *Handler) referIsText() bool {
-	if h.feat.refer == "" {
-		return false
-	}
-	c, _ := h.svc.Schema.Collection("hazards")
-	f, _ := c.Field(h.feat.refer)
-	return f.Type == syncproto.TypeString || f.Type == syncproto.TypeText
+	return d, what, nil
 }
 
 // hazardActions lists the actions the caller's role may take now: each is
 // dry-run through the schema's authorization, the same check the server
-// applies to the pushed op.
+// applies to the pushed op, with every optional field of its form filled.
 func (h *Handler) hazardActions(role server.Role, s syncproto.DocState, v *hazardView) []action {
 	col, ok := h.svc.Schema.Collection("hazards")
 	if !ok {
@@ -442,15 +577,15 @@ func (h *Handler) hazardActions(role server.Role, s syncproto.DocState, v *hazar
 		{action{Name: "reject", Label: "复核不通过", Help: "退回整改，开始新一轮", Danger: true}, v.Stage == syncproto.StageSubmitted || v.Stage == syncproto.StageVerified},
 		{action{Name: "close", Label: "销号", Help: "闭环销号"}, v.Stage == syncproto.StageVerified},
 		{action{Name: "reopen", Label: "重新打开", Help: "已销号隐患复发，重新派单", Danger: true}, v.Stage == syncproto.StageClosed},
-		{action{Name: "escalate", Label: "挂牌督办", Help: "逾期或重大隐患挂牌督办"}, h.feat.escalate != "" && v.Open() && !v.Escalated},
-		{action{Name: "refer", Label: "抄告主管部门", Help: "拒不整改的，抄告行业主管部门"}, h.feat.refer != "" && v.Open() && !v.Referred},
+		{action{Name: "escalate", Label: "挂牌督办", Help: "逾期或重大隐患挂牌督办"}, v.Open() && !v.Escalated},
+		{action{Name: "refer", Label: "抄告主管部门", Help: "拒不整改的，抄告行业主管部门"}, v.Open() && !v.Referred()},
 	}
 	var out []action
 	for _, c := range cands {
 		if !c.when {
 			continue
 		}
-		form := url.Values{"assignee": {"x"}, "deadline": {fmtDate(h.now())}, "department": {"x"}}
+		form := url.Values{"assignee": {"x"}, "deadline": {fmtDate(h.now())}, "department": {"x"}, "note": {"x"}}
 		d, _, err := h.hazardDraft(c.Name, s, form)
 		if err != nil {
 			continue
@@ -502,41 +637,45 @@ type liveItem struct {
 	ReportedAt string `json:"reported_at"`
 	ReportedBy string `json:"reported_by"`
 	Deadline   string `json:"deadline"`
+	Photos     int    `json:"photos"`
+	Incomplete bool   `json:"incomplete"`
 }
 
-// liveHazards: GET /live/hazards?after=SEQ, the hazards created after a
-// server seq, for pages that show new ones without a reload.
+// liveHazards: GET /live/hazards?after=SEQ&<queue filter>, the hazards
+// created after a server seq that the page's filter keeps, oldest first,
+// for pages that show new ones without a reload. It reads LivePage
+// hazards at a time; "after" is the last one read (kept or not) and
+// "more" says another page is waiting.
 func (h *Handler) liveHazards(w http.ResponseWriter, r *request) error {
-	after, _ := strconv.ParseInt(r.URL.Query().Get("after"), 10, 64)
+	q := r.URL.Query()
+	after, _ := strconv.ParseInt(q.Get("after"), 10, 64)
 	ctx, p := r.Context(), r.p()
-	rows, err := h.svc.Dashboard.Docs(ctx, server.DocQuery{Collection: "hazards", AfterSeq: after, Limit: 100})
+	hs, err := h.loadHazards(ctx, p, server.DocQuery{AfterSeq: max(after, 0), Limit: LivePage, OldestFirst: true})
 	if err != nil {
 		return err
 	}
 	out := struct {
 		After   int64      `json:"after"`
+		More    bool       `json:"more"`
 		Hazards []liveItem `json:"hazards"`
-	}{After: after, Hazards: []liveItem{}}
-	if len(rows) > 0 {
-		ai, err := h.areaIndex(ctx, p)
-		if err != nil {
-			return err
+	}{After: max(after, hs.maxSeq), More: len(hs.hazards) == LivePage, Hazards: []liveItem{}}
+	f, now := readHazardFilter(q), h.now()
+	names, err := h.userNames(ctx)
+	if err != nil {
+		return err
+	}
+	for _, v := range hs.hazards {
+		if !f.keep(v, hs.areas, now) {
+			continue
 		}
-		sites := map[string]*siteView{}
-		for _, d := range rows {
-			if sid := strField(d.State, "site"); sid != "" && sites[sid] == nil {
-				if sd, err := h.svc.Dashboard.Doc(ctx, "sites", sid); err == nil {
-					sites[sid] = newSiteView(sd, ai)
-				}
-			}
+		by := v.ReportedBy
+		if n, ok := names[by]; ok {
+			by = n
 		}
-		for _, d := range rows {
-			v := h.newHazardView(d, sites, ai, nil, h.now())
-			out.After = max(out.After, d.CreatedSeq)
-			out.Hazards = append(out.Hazards, liveItem{ID: v.ID, Title: v.Title, Site: v.Site.Name, Village: v.Village.Name,
-				Grid: v.Grid.Name, Status: stageLabel(v.Stage), Severity: label(severityLabels, v.Severity), Major: v.Severity == "major",
-				ReportedAt: fmtTime(v.ReportedAt), ReportedBy: v.ReportedBy, Deadline: fmtDate(v.Deadline)})
-		}
+		out.Hazards = append(out.Hazards, liveItem{ID: v.ID, Title: v.Title, Site: v.Site.Name, Village: v.Village.Name,
+			Grid: v.Grid.Name, Status: stageLabel(v.Stage), Severity: label(severityLabels, v.Severity), Major: v.Severity == "major",
+			ReportedAt: fmtTime(v.ReportedAt), ReportedBy: by, Deadline: fmtDate(v.Deadline), Photos: v.Photos + v.Evidence,
+			Incomplete: v.EvidenceIncomplete})
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")

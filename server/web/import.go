@@ -223,10 +223,29 @@ func (h *Handler) importReport(w http.ResponseWriter, r *request, rows []*import
 	return nil
 }
 
-// validateSites checks every row of an uploaded register. A problem with
-// the file as a whole (no header, a missing required column) is returned
-// as text.
+// validateSites checks every row of an uploaded register against the
+// caller's grids and the sites that exist. A problem with the file as a
+// whole (no header, a missing required column) is returned as text.
 func (h *Handler) validateSites(r *request, table [][]string) ([]*importRow, string, error) {
+	ai, err := h.areaIndex(r.Context(), r.p())
+	if err != nil {
+		return nil, "", err
+	}
+	exists := func(id string) (bool, error) {
+		_, err := h.svc.Dashboard.Doc(r.Context(), "sites", id)
+		if server.ErrorCode(err) == server.ENOTFOUND {
+			return false, nil
+		}
+		return err == nil, err
+	}
+	return parseSites(table, ai.grids, exists)
+}
+
+// parseSites turns the rows of a site register (ledger.Read) into import
+// rows, each valid or with its errors in words: grids are those the caller
+// may import into, exists tells whether a site id is taken. It trusts
+// nothing in the table; FuzzImportSites holds it to that.
+func parseSites(table [][]string, grids []*server.Area, exists func(id string) (bool, error)) ([]*importRow, string, error) {
 	if len(table) == 0 {
 		return nil, "文件是空的。", nil
 	}
@@ -247,12 +266,10 @@ func (h *Handler) validateSites(r *request, table [][]string) ([]*importRow, str
 			return nil, fmt.Sprintf("第 1 行（表头）缺少必填列“%s”。请使用导入模板。", c.Header), nil
 		}
 	}
-	ai, err := h.areaIndex(r.Context(), r.p())
-	if err != nil {
-		return nil, "", err
-	}
+	gridByID := map[string]*server.Area{}
 	gridByName := map[string][]*server.Area{}
-	for _, g := range ai.grids {
+	for _, g := range grids {
+		gridByID[g.ID] = g
 		gridByName[g.Name] = append(gridByName[g.Name], g)
 	}
 	kinds, risks := reverse(kindLabels), reverse(riskLabels)
@@ -287,7 +304,7 @@ func (h *Handler) validateSites(r *request, table [][]string) ([]*importRow, str
 		}
 		if g := get("grid"); g == "" {
 			fail("网格必填")
-		} else if a, ok := ai.byID[g]; ok && a.Level == server.LevelGrid {
+		} else if a, ok := gridByID[g]; ok {
 			row.Grid = a
 		} else if gs := gridByName[g]; len(gs) == 1 {
 			row.Grid = gs[0]
@@ -325,7 +342,7 @@ func (h *Handler) validateSites(r *request, table [][]string) ([]*importRow, str
 			switch {
 			case err1 != nil || err2 != nil:
 				fail("经纬度应为数字，且纬度、经度同时填写")
-			case la < -90 || la > 90 || lo < -180 || lo > 180:
+			case !(la >= -90 && la <= 90 && lo >= -180 && lo <= 180): // NaN fails too
 				fail("经纬度超出范围")
 			default:
 				row.Set["location"] = map[string]float64{"lat": la, "lng": lo}
@@ -336,10 +353,10 @@ func (h *Handler) validateSites(r *request, table [][]string) ([]*importRow, str
 				fail("场所编号只能包含字母、数字和 . _ -，最长 %d 位", syncproto.MaxIDLen)
 			} else if first, dup := seen[row.ID]; dup {
 				fail("场所编号与第 %d 行重复", first)
-			} else if _, err := h.svc.Dashboard.Doc(r.Context(), "sites", row.ID); err == nil {
-				fail("场所编号 %s 已存在", row.ID)
-			} else if server.ErrorCode(err) != server.ENOTFOUND {
+			} else if taken, err := exists(row.ID); err != nil {
 				return nil, "", err
+			} else if taken {
+				fail("场所编号 %s 已存在", row.ID)
 			}
 			seen[row.ID] = row.Line
 		}

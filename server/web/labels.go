@@ -59,7 +59,13 @@ var (
 		"assignee": "整改责任人", "photos": "照片", "status": "状态", "site": "场所", "inspection": "检查记录",
 		"name": "名称", "kind": "类别", "address": "地址", "location": "位置", "risk_level": "风险等级",
 		"responsible": "负责人", "phone": "联系电话", "grid": "网格", "result": "检查结果", "checked_at": "检查时间",
-		"note": "备注", "inspectors": "检查人",
+		"note": "备注", "inspectors": "检查人", "started_at": "开始检查", "finished_at": "完成检查",
+		"checklist_kind": "检查清单", "checklist_version": "清单版本", "signature": "签字照片", "refused": "拒绝签字",
+		"refusal_note": "拒签说明", "covert": "暗访发现", "item": "检查项",
+		"evidence": "整改照片", "rectification_note": "整改说明", "verification_note": "复核意见",
+		"escalated": "挂牌督办", "escalation_note": "督办说明", "referred_to": "抄告部门", "referral_note": "抄告说明",
+		"target": "预警对象", "level": "预警级别", "body": "预警内容", "issued_at": "发布时间", "valid_until": "有效期至",
+		"warning": "预警", "acknowledged_at": "回执时间",
 	}
 	codeLabels = map[string]string{
 		syncproto.CodeInvalidOp:           "操作格式错误",
@@ -168,10 +174,12 @@ func valueText(field string, raw json.RawMessage) string {
 			return riskLabel(x) + "风险"
 		case "result":
 			return label(resultLabels, x)
+		case "level":
+			return warningLevelLabel(x)
 		}
 		return x
 	case float64:
-		if strings.HasSuffix(field, "_at") || field == "deadline" {
+		if strings.HasSuffix(field, "_at") || field == "deadline" || field == "valid_until" {
 			return fmtTime(time.UnixMilli(int64(x)))
 		}
 		return strconv.FormatFloat(x, 'f', -1, 64)
@@ -216,6 +224,30 @@ func fmtAge(d time.Duration) string {
 	return fmt.Sprintf("%d 天", int(d.Hours()/24))
 }
 
+// fmtOffset says how far a device's clock is off, in words: a clock
+// within a second of the server's is 准确.
+func fmtOffset(ms int64) string {
+	d := time.Duration(ms) * time.Millisecond
+	word := "快"
+	if d < 0 {
+		word, d = "慢", -d
+	}
+	switch {
+	case d < time.Second:
+		return "准确"
+	case d < time.Minute:
+		return fmt.Sprintf("%s %d 秒", word, int(d.Seconds()))
+	case d < time.Hour:
+		return fmt.Sprintf("%s %d 分钟", word, int(d.Minutes()))
+	case d < 48*time.Hour:
+		if m := int(d.Minutes()) % 60; m > 0 {
+			return fmt.Sprintf("%s %d 小时 %d 分钟", word, int(d.Hours()), m)
+		}
+		return fmt.Sprintf("%s %d 小时", word, int(d.Hours()))
+	}
+	return fmt.Sprintf("%s %d 天", word, int(d.Hours()/24))
+}
+
 // parseDate reads an <input type=date> value as the end of that day in
 // China: a deadline "2025-06-30" means by the end of June 30th.
 func parseDate(s string) (time.Time, error) {
@@ -236,9 +268,11 @@ var funcs = template.FuncMap{
 	"field":    fieldLabel,
 	"coll":     func(s string) string { return label(collectionLabels, s) },
 	"code":     codeLabel,
+	"wlevel":   warningLevelLabel,
 	"time":     fmtTime,
 	"date":     fmtDate,
 	"age":      fmtAge,
+	"offset":   fmtOffset,
 	"value":    valueText,
 	"short": func(s string) string {
 		if len(s) > 22 {
@@ -252,6 +286,16 @@ var funcs = template.FuncMap{
 		}
 		return fmt.Sprintf("%.0f%%", 100*float64(n)/float64(d))
 	},
+	// rate shows a coverage rate, "—" for an area without sites.
+	"rate": func(r *float64) string {
+		if r == nil {
+			return "—"
+		}
+		return strconv.FormatFloat(100**r, 'f', 1, 64) + "%"
+	},
+	"deref":   func(r *float64) float64 { return *r },
 	"hlcTime": func(h syncproto.HLC) string { return fmtTime(time.UnixMilli(h.Wall)) },
 	"add":     func(a, b int) int { return a + b },
+	// pair passes two values to a sub-template.
+	"pair": func(a, b any) struct{ A, B any } { return struct{ A, B any }{a, b} },
 }

@@ -108,14 +108,31 @@ func (h *Handler) histories(r *request) (map[string]*hazardHistory, error) {
 				hh.rejections++
 			}
 		}
-		if f := h.feat.escalate; f != "" && e.Op.Set[f] != nil {
+		if e.Op.Set["escalated"] != nil {
 			hh.escalatedAt = e.ReceivedAt
 		}
-		if f := h.feat.refer; f != "" && e.Op.Set[f] != nil {
+		if e.Op.Set["referred_to"] != nil {
 			hh.referredAt = e.ReceivedAt
 		}
 	}
 	return out, nil
+}
+
+// inspectionTime is when a check happened, by the device's clock:
+// finished_at, else checked_at (apps before started_at/finished_at), else
+// started_at; never later than the server last received an op on it (a
+// phone whose clock runs ahead cannot date a check in the future), and
+// the server's arrival time when the inspection has none of them.
+func inspectionTime(d *server.DocRow) time.Time {
+	for _, f := range []string{"finished_at", "checked_at", "started_at"} {
+		if t := timeField(d.State, f); !t.IsZero() {
+			if t.After(d.UpdatedAt) {
+				return d.UpdatedAt
+			}
+			return t
+		}
+	}
+	return d.CreatedAt
 }
 
 // buildLedger computes one of the six lists.
@@ -125,7 +142,7 @@ func (h *Handler) buildLedger(r *request, lq ledgerQuery) (*ledger.Table, error)
 		return nil, server.Errorf(server.ENOTFOUND, "没有这种清单")
 	}
 	ctx, p := r.Context(), r.p()
-	hs, err := h.loadHazards(ctx, p, "")
+	hs, err := h.loadHazards(ctx, p, server.DocQuery{})
 	if err != nil {
 		return nil, err
 	}
@@ -159,12 +176,9 @@ func (h *Handler) buildLedger(r *request, lq ledgerQuery) (*ledger.Table, error)
 		if err != nil {
 			return nil, err
 		}
-		slices.SortFunc(docs, func(a, b *server.DocRow) int { return a.CreatedAt.Compare(b.CreatedAt) })
+		slices.SortFunc(docs, func(a, b *server.DocRow) int { return inspectionTime(a).Compare(inspectionTime(b)) })
 		for _, d := range docs {
-			at := timeField(d.State, "checked_at")
-			if at.IsZero() {
-				at = d.CreatedAt
-			}
+			at := inspectionTime(d)
 			if !inScope(d.AreaPath) || !lq.in(at) {
 				continue
 			}
@@ -204,7 +218,7 @@ func (h *Handler) buildLedger(r *request, lq ledgerQuery) (*ledger.Table, error)
 		case "hazards":
 			if lq.in(v.ReportedAt) {
 				add(append([]string{fmtTime(v.ReportedAt)}, append(place, kindLabel(v.Site.Kind), v.Title, label(severityLabels, v.Severity),
-					stageLabel(v.Stage), person(v.ReportedBy), strconv.Itoa(v.Photos), v.ID)...)...)
+					stageLabel(v.Stage), person(v.ReportedBy), strconv.Itoa(v.Photos), strconv.Itoa(v.Evidence), v.ID)...)...)
 			}
 		case "assignments":
 			if at := hh.at[syncproto.StageDispatched]; lq.in(at) {
@@ -221,16 +235,20 @@ func (h *Handler) buildLedger(r *request, lq ledgerQuery) (*ledger.Table, error)
 					result = fmt.Sprintf("复核不通过 %d 次", hh.rejections)
 				}
 				add(append([]string{fmtTime(at)}, append(place, v.Title, person(v.Assignee), fmtDate(v.Deadline), yesNo(onTime),
-					hh.by[syncproto.StageSubmitted], result, v.ID)...)...)
+					hh.by[syncproto.StageSubmitted], strconv.Itoa(v.Evidence), result, v.ID)...)...)
 			}
 		case "supervision":
-			if (v.Overdue || v.Escalated || v.Referred) && lq.in(v.ReportedAt) {
+			if (v.Overdue || v.Escalated || v.Referred()) && lq.in(v.ReportedAt) {
 				days := ""
 				if v.Overdue {
 					days = strconv.Itoa(v.OverdueDays)
 				}
+				referred := "否"
+				if v.Referred() {
+					referred = v.ReferredTo
+				}
 				add(append(place, v.Title, label(severityLabels, v.Severity), fmtDate(v.Deadline), days, yesNo(v.Escalated),
-					fmtTime(hh.escalatedAt), yesNo(v.Referred), stageLabel(v.Stage), person(v.Assignee), v.ID)...)
+					fmtTime(hh.escalatedAt), referred, stageLabel(v.Stage), person(v.Assignee), v.ID)...)
 			}
 		case "feedback":
 			at := hh.at[syncproto.StageVerified]
@@ -250,17 +268,17 @@ func (h *Handler) buildLedger(r *request, lq ledgerQuery) (*ledger.Table, error)
 	}
 	switch lq.Kind {
 	case "hazards":
-		t.Header = []string{"序号", "上报时间", "村(社区)", "网格", "场所名称", "场所类别", "隐患描述", "隐患等级", "当前状态", "上报人", "照片数", "隐患编号"}
-		t.Widths = []float64{6, 17, 12, 16, 28, 12, 36, 10, 11, 18, 7, 38}
+		t.Header = []string{"序号", "上报时间", "村(社区)", "网格", "场所名称", "场所类别", "隐患描述", "隐患等级", "当前状态", "上报人", "现场照片", "整改照片", "隐患编号"}
+		t.Widths = []float64{6, 17, 12, 16, 28, 12, 36, 10, 11, 18, 9, 9, 38}
 	case "assignments":
 		t.Header = []string{"序号", "派单时间", "村(社区)", "网格", "场所名称", "隐患描述", "隐患等级", "整改责任人", "整改期限", "派单人", "当前状态", "隐患编号"}
 		t.Widths = []float64{6, 17, 12, 16, 28, 36, 10, 18, 12, 10, 11, 38}
 	case "rectifications":
-		t.Header = []string{"序号", "提交整改时间", "村(社区)", "网格", "场所名称", "隐患描述", "整改责任人", "整改期限", "是否按期", "提交人", "复核结果", "隐患编号"}
-		t.Widths = []float64{6, 17, 12, 16, 28, 36, 18, 12, 9, 10, 16, 38}
+		t.Header = []string{"序号", "提交整改时间", "村(社区)", "网格", "场所名称", "隐患描述", "整改责任人", "整改期限", "是否按期", "提交人", "整改照片", "复核结果", "隐患编号"}
+		t.Widths = []float64{6, 17, 12, 16, 28, 36, 18, 12, 9, 10, 9, 16, 38}
 	case "supervision":
-		t.Header = []string{"序号", "村(社区)", "网格", "场所名称", "隐患描述", "隐患等级", "整改期限", "逾期天数", "挂牌督办", "督办时间", "抄告", "当前状态", "整改责任人", "隐患编号"}
-		t.Widths = []float64{6, 12, 16, 28, 36, 10, 12, 9, 9, 17, 7, 11, 18, 38}
+		t.Header = []string{"序号", "村(社区)", "网格", "场所名称", "隐患描述", "隐患等级", "整改期限", "逾期天数", "挂牌督办", "督办时间", "抄告部门", "当前状态", "整改责任人", "隐患编号"}
+		t.Widths = []float64{6, 12, 16, 28, 36, 10, 12, 9, 9, 17, 16, 11, 18, 38}
 	case "feedback":
 		t.Header = []string{"序号", "复核时间", "销号时间", "村(社区)", "网格", "场所名称", "隐患描述", "复核人", "复核结果", "退回次数", "轮次", "当前状态", "隐患编号"}
 		t.Widths = []float64{6, 17, 17, 12, 16, 28, 36, 10, 18, 9, 6, 11, 38}

@@ -2,6 +2,7 @@ package web
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"strings"
 	"time"
@@ -64,6 +65,15 @@ func (ai *areaIndex) scope(ids ...string) string {
 	return path
 }
 
+// names maps the ids of the caller's areas to their names.
+func (ai *areaIndex) names() map[string]string {
+	out := make(map[string]string, len(ai.byID))
+	for id, a := range ai.byID {
+		out[id] = a.Name
+	}
+	return out
+}
+
 // gridsOf lists the grids under the village with path vpath (all if "").
 func (ai *areaIndex) gridsOf(vpath string) []*server.Area {
 	var out []*server.Area
@@ -102,47 +112,63 @@ type hazardView struct {
 	Village, Grid                    *server.Area
 	ReportedAt, UpdatedAt            time.Time
 	ReportedBy                       string
-	Overdue                          bool
-	OverdueDays                      int
-	Escalated, Referred              bool
-	Photos, PhotosMissing            int
-	EvidenceIncomplete               bool
-	Row                              *server.DocRow
+	// Overdue and OverdueDays come from DomainService.OverdueHazards, so
+	// the dashboard and /v1/hazards/overdue never disagree.
+	Overdue     bool
+	OverdueDays int
+	Escalated   bool
+	ReferredTo  string
+	// Photos document the finding (发现时), Evidence the rectification
+	// (整改后); Missing counts live photos of either not uploaded yet.
+	Photos, Evidence, Missing int
+	EvidenceIncomplete        bool
+	Row                       *server.DocRow
 }
 
 // Open reports whether the hazard is not yet closed (销号).
 func (v *hazardView) Open() bool { return v.Stage != syncproto.StageClosed }
 
-// features are the optional parts of the schema the dashboard uses when
-// the server declares them (the domain's escalation and referral fields,
-// warnings, incidents).
-type features struct {
-	escalate string // hazards flag field for 挂牌督办
-	refer    string // hazards field for 抄告
-	warnings *syncproto.Collection
-	incident *syncproto.Collection
+// Referred reports whether the hazard was referred to a department (抄告).
+func (v *hazardView) Referred() bool { return v.ReferredTo != "" }
+
+// The fields of the schema the dashboard writes or reads by name. New
+// refuses a schema without them, so a renamed field fails at start-up
+// rather than as a page that silently shows nothing.
+var requiredFields = map[string][]string{
+	"sites":        {"name", "kind", "grid", "risk_level", "address", "responsible", "phone", "location"},
+	"inspections":  {"site", "started_at", "finished_at", "checked_at", "result", "note", "inspectors", "photos"},
+	"hazards":      {"site", "title", "severity", "deadline", "assignee", "photos", "evidence", "verification_note", "escalated", "escalation_note", "referred_to", "referral_note", "status"},
+	"warnings":     {"target", "level", "title", "body", "issued_at"},
+	"warning_acks": {"warning"},
 }
 
-func detectFeatures(s *syncproto.Schema) features {
-	var f features
-	if hz, ok := s.Collection("hazards"); ok {
-		f.escalate = firstField(hz, "escalated", "escalated_at")
-		f.refer = firstField(hz, "referred_to", "referred", "referred_at")
-	}
-	f.warnings, _ = s.Collection("warnings")
-	if c, ok := s.Collection("incidents"); ok {
-		f.incident = c
-	}
-	return f
-}
-
-func firstField(c *syncproto.Collection, names ...string) string {
-	for _, n := range names {
-		if f, ok := c.Field(n); ok && f.Kind == syncproto.KindLWW {
-			return n
+func checkSchema(s *syncproto.Schema) error {
+	for name, fields := range requiredFields {
+		c, ok := s.Collection(name)
+		if !ok {
+			return fmt.Errorf("web: schema has no collection %q", name)
+		}
+		for _, f := range fields {
+			if _, ok := c.Field(f); !ok {
+				return fmt.Errorf("web: schema has no field %s.%s", name, f)
+			}
 		}
 	}
-	return ""
+	return nil
+}
+
+// fieldMax is the rune limit the server enforces on a string or text
+// field, so a form's maxlength and its handler's check are the schema's.
+func (h *Handler) fieldMax(collection, field string) int {
+	c, _ := h.svc.Schema.Collection(collection)
+	f, _ := c.Field(field)
+	switch {
+	case f.MaxLen > 0:
+		return f.MaxLen
+	case f.Type == syncproto.TypeText:
+		return syncproto.MaxTextLen
+	}
+	return syncproto.MaxStringLen
 }
 
 // hazardSet is the hazards of an area with their sites and photos.
@@ -153,26 +179,39 @@ type hazardSet struct {
 	maxSeq  int64
 }
 
-// loadHazards reads the hazards, sites and photo references of the caller's
-// area (narrowed to areaPath if set).
-func (h *Handler) loadHazards(ctx context.Context, p *server.Principal, areaPath string) (*hazardSet, error) {
+// loadHazards reads the hazards of the caller's area (q.AfterSeq and
+// q.Limit narrow them, for the live rows), their sites, photo references
+// and which are overdue.
+func (h *Handler) loadHazards(ctx context.Context, p *server.Principal, q server.DocQuery) (*hazardSet, error) {
 	ai, err := h.areaIndex(ctx, p)
 	if err != nil {
 		return nil, err
 	}
 	hs := &hazardSet{areas: ai, sites: map[string]*siteView{}}
-	sites, err := h.svc.Dashboard.Docs(ctx, server.DocQuery{Collection: "sites", AreaPath: areaPath})
+	q.Collection = "hazards"
+	rows, err := h.svc.Dashboard.Docs(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	paged := q.AfterSeq > 0 || q.Limit > 0
+	if paged && len(rows) == 0 {
+		return hs, nil // a live poll with nothing new reads nothing more
+	}
+	sites, err := h.svc.Dashboard.Docs(ctx, server.DocQuery{Collection: "sites"})
 	if err != nil {
 		return nil, err
 	}
 	for _, d := range sites {
 		hs.sites[d.State.ID] = newSiteView(d, ai)
 	}
-	rows, err := h.svc.Dashboard.Docs(ctx, server.DocQuery{Collection: "hazards", AreaPath: areaPath})
-	if err != nil {
-		return nil, err
+	var ids []string // nil: every hazard of the area
+	if paged {
+		ids = []string{}
+		for _, d := range rows {
+			ids = append(ids, d.State.ID)
+		}
 	}
-	photos, err := h.svc.Dashboard.Photos(ctx, "hazards", nil)
+	photos, err := h.svc.Dashboard.Photos(ctx, "hazards", ids)
 	if err != nil {
 		return nil, err
 	}
@@ -180,20 +219,38 @@ func (h *Handler) loadHazards(ctx context.Context, p *server.Principal, areaPath
 	for _, ph := range photos {
 		byDoc[ph.DocID] = append(byDoc[ph.DocID], ph)
 	}
-	now := h.now()
+	overdue, err := h.overdue(ctx)
+	if err != nil {
+		return nil, err
+	}
 	for _, d := range rows {
-		hs.hazards = append(hs.hazards, h.newHazardView(d, hs.sites, ai, byDoc[d.State.ID], now))
+		hs.hazards = append(hs.hazards, newHazardView(d, hs.sites, ai, byDoc[d.State.ID], overdue))
 		hs.maxSeq = max(hs.maxSeq, d.CreatedSeq)
 	}
 	return hs, nil
 }
 
-func (h *Handler) newHazardView(d *server.DocRow, sites map[string]*siteView, ai *areaIndex, photos []*server.PhotoRef, now time.Time) *hazardView {
+// overdue returns the caller's overdue hazards by id, as the domain
+// counts them (deadline passed before rectification was submitted).
+func (h *Handler) overdue(ctx context.Context) (map[string]*server.OverdueHazard, error) {
+	list, err := h.svc.Domain.OverdueHazards(ctx, server.HazardQuery{At: h.now()})
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]*server.OverdueHazard, len(list))
+	for _, o := range list {
+		out[o.ID] = o
+	}
+	return out, nil
+}
+
+func newHazardView(d *server.DocRow, sites map[string]*siteView, ai *areaIndex, photos []*server.PhotoRef, overdue map[string]*server.OverdueHazard) *hazardView {
 	s := d.State
 	v := &hazardView{ID: s.ID, Title: strField(s, "title"), Description: strField(s, "description"),
 		Severity: strField(s, "severity"), Deadline: timeField(s, "deadline"), Assignee: strField(s, "assignee"),
 		Village: ai.at(d.AreaPath, server.LevelVillage), Grid: ai.at(d.AreaPath, server.LevelGrid),
-		ReportedAt: d.CreatedAt, UpdatedAt: d.UpdatedAt, ReportedBy: d.CreatedBy, Row: d}
+		ReportedAt: d.CreatedAt, UpdatedAt: d.UpdatedAt, ReportedBy: d.CreatedBy, Row: d,
+		Escalated: truthy(s, "escalated"), ReferredTo: strField(s, "referred_to")}
 	if st, ok := s.Status("status"); ok {
 		v.Stage, v.Rank, v.Round = st.Stage, st.Rank, st.Round
 	}
@@ -202,31 +259,36 @@ func (h *Handler) newHazardView(d *server.DocRow, sites map[string]*siteView, ai
 	} else {
 		v.Site = &siteView{ID: strField(s, "site"), Name: strField(s, "site"), Village: v.Village, Grid: v.Grid}
 	}
-	verified := slices.Index(hazardStages, syncproto.StageVerified)
-	if !v.Deadline.IsZero() && v.Deadline.Before(now) && v.Rank < verified {
-		v.Overdue = true
-		v.OverdueDays = int(now.Sub(v.Deadline).Hours()/24) + 1
+	if o, ok := overdue[v.ID]; ok {
+		v.Overdue, v.OverdueDays = true, o.OverdueDays
 	}
-	if f := h.feat.escalate; f != "" {
-		v.Escalated = truthy(s, f)
-	}
-	if f := h.feat.refer; f != "" {
-		v.Referred = truthy(s, f)
-	}
-	live := map[string]bool{}
-	for _, e := range s.Elements("photos") {
-		live[e] = true
-	}
-	v.Photos = len(live)
 	for _, ph := range photos {
-		if live[ph.SHA256] && ph.Known && !ph.Arrived {
-			v.PhotosMissing++
+		if !ph.Live {
+			continue
+		}
+		switch ph.Field {
+		case "photos":
+			v.Photos++
+		case "evidence":
+			v.Evidence++
+		default:
+			continue
+		}
+		if ph.Known && !ph.Arrived {
+			v.Missing++
 		}
 	}
-	v.EvidenceIncomplete = v.Photos == 0 || v.PhotosMissing > 0
+	v.EvidenceIncomplete = evidenceIncomplete(v)
 	return v
 }
 
+// evidenceIncomplete: a hazard needs a photo of the finding, every photo
+// uploaded, and from the rectification's submission on a photo of the
+// rectification (整改后).
+func evidenceIncomplete(v *hazardView) bool {
+	submitted := slices.Index(hazardStages, syncproto.StageSubmitted)
+	return v.Photos == 0 || v.Missing > 0 || (v.Rank >= submitted && v.Evidence == 0)
+}
+
 // hazardStages are the workflow stages in order, from the schema.
-var hazardStages = []string{syncproto.StageReported, syncproto.StageDispatched, syncproto.StageRectifying,
-	syncproto.StageSubmitted, syncproto.StageVerified, syncproto.StageClosed}
+var hazardStages = syncproto.HazardStages()

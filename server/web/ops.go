@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"hash/fnv"
 	"sync"
 	"time"
 
@@ -15,34 +16,34 @@ import (
 // protocol and pushes them through SyncService.Push, from the session's
 // device (a browser is a device). The device's counter is the one the
 // server persists (devices.last_seq): each push numbers its ops from
-// last_seq+1 under a per-device lock, so two tabs of one browser never
-// reuse a counter. The
-// clock is a hybrid logical clock on the server, seeded from the server's
-// persisted clock and advanced past every stamp the user saw, so a
-// station decision wins over the values it was made on.
+// last_seq+1 under its device's lock, so two tabs of one browser never
+// reuse a counter. The clock is a hybrid logical clock on the server,
+// seeded from the server's persisted clock and advanced past every stamp
+// the user saw, so a station decision wins over the values it was made on.
 type opWriter struct {
 	sync  server.SyncService
 	dash  server.DashboardService
 	now   func() time.Time
 	once  sync.Once
 	clock *syncproto.Clock
-	mu    sync.Mutex
-	locks map[string]*sync.Mutex
+	// locks are striped by device id: a fixed number of mutexes, however
+	// many browsers ever logged in; two devices sharing a stripe only wait
+	// for each other's push.
+	locks [deviceLockStripes]sync.Mutex
 }
+
+// deviceLockStripes bounds the device locks.
+const deviceLockStripes = 64
 
 func newOpWriter(s server.SyncService, d server.DashboardService, now func() time.Time) *opWriter {
-	return &opWriter{sync: s, dash: d, now: now, locks: map[string]*sync.Mutex{}}
+	return &opWriter{sync: s, dash: d, now: now}
 }
 
+// deviceLock returns the lock of a device: always the same one for an id.
 func (w *opWriter) deviceLock(id string) *sync.Mutex {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	l, ok := w.locks[id]
-	if !ok {
-		l = &sync.Mutex{}
-		w.locks[id] = l
-	}
-	return l
+	h := fnv.New32a()
+	h.Write([]byte(id))
+	return &w.locks[h.Sum32()%deviceLockStripes]
 }
 
 func (w *opWriter) initClock(ctx context.Context) {

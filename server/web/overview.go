@@ -1,7 +1,9 @@
 package web
 
 import (
+	"context"
 	"net/http"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -17,8 +19,15 @@ const (
 	StaleDeviceAfter = 3 * 24 * time.Hour
 	// OldPendingAfter: a device holding an unsynced operation this old.
 	OldPendingAfter = 24 * time.Hour
-	// IncidentReportLimit is the seeds' 30-minute quick-report rule.
-	IncidentReportLimit = 30 * time.Minute
+	// RecentIncidents: the overview lists every incident report received
+	// this recently...
+	RecentIncidents = 24 * time.Hour
+	// LateIncidentWindow: ...and the reports that missed the 30-minute rule
+	// (30分钟以内上报) received this recently, so a late one stays in view
+	// after its first day until the station has followed it up.
+	LateIncidentWindow = 30 * 24 * time.Hour
+	// NewHazardWindow is the "24 小时内新上报" card's period.
+	NewHazardWindow = 24 * time.Hour
 )
 
 // statusCount is one row of the hazards-by-status table.
@@ -48,18 +57,34 @@ type deviceAlert struct {
 	Reason string
 }
 
+// incidentView is an incident quick report (事故险情快报) with its place.
 type incidentView struct {
-	ID, Title, Place string
-	OccurredAt       time.Time
-	ReceivedAt       time.Time
-	Late             bool
-	Delay            time.Duration
+	*server.Incident
+	Village, Grid *server.Area
+	Reporter      string
+	Delay         time.Duration
+	// Occurred is occurred_at on the server's clock (the phone's value
+	// corrected by its clock offset); PhoneOff is set when the phone's
+	// clock was off by a minute or more, to show its own reading too.
+	Occurred time.Time
+	PhoneOff bool
+}
+
+// coverageRow is one area's coverage (覆盖率), indented by its depth
+// below the caller's area.
+type coverageRow struct {
+	*server.Coverage
+	Depth int
+	// Links to the sites page narrowed to the area (all, overdue, never
+	// checked); empty for an area the page cannot narrow to (a township
+	// in the county's view).
+	Link, OverdueLink, NeverLink string
 }
 
 // overview: GET /, 总览.
 func (h *Handler) overview(w http.ResponseWriter, r *request) error {
 	ctx, p := r.Context(), r.p()
-	hs, err := h.loadHazards(ctx, p, "")
+	hs, err := h.loadHazards(ctx, p, server.DocQuery{})
 	if err != nil {
 		return err
 	}
@@ -101,7 +126,7 @@ func (h *Handler) overview(w http.ResponseWriter, r *request) error {
 		if v.EvidenceIncomplete && v.Open() {
 			cards["incomplete"]++
 		}
-		if now.Sub(v.ReportedAt) < 24*time.Hour {
+		if now.Sub(v.ReportedAt) < NewHazardWindow {
 			cards["new24h"]++
 		}
 	}
@@ -131,54 +156,155 @@ func (h *Handler) overview(w http.ResponseWriter, r *request) error {
 	if err != nil {
 		return err
 	}
-	incidents, err := h.incidents(r, now)
+	incidents, err := h.incidents(ctx, hs.areas, now)
 	if err != nil {
 		return err
 	}
+	coverage, err := h.coverage(ctx, hs.areas)
+	if err != nil {
+		return err
+	}
+	warnings, err := h.svc.Domain.WarningAcks(ctx, "")
+	if err != nil {
+		return err
+	}
+	var unacked []*server.WarningStatus
+	for _, ws := range warnings {
+		if len(ws.Missing) > 0 {
+			unacked = append(unacked, ws)
+			cards["unacked"]++
+			cards["unackedPeople"] += len(ws.Missing)
+		}
+	}
 	data := map[string]any{
 		"Cards": cards, "Table": table, "Total": total, "Stages": hazardStages, "Latest": latest,
-		"Alerts": alerts, "Conflicts": len(conflicts), "HasEscalate": h.feat.escalate != "",
-		"HasIncidents": h.feat.incident != nil, "Incidents": incidents, "HasWarnings": h.feat.warnings != nil,
-		"After": hs.maxSeq, "Live": true, "Now": now,
+		"Alerts": alerts, "Conflicts": len(conflicts), "Incidents": incidents, "Coverage": coverage,
+		"Unacked": unacked[:min(len(unacked), 5)], "AreaNames": hs.areas.names(),
+		"After": hs.maxSeq, "Live": true, "LiveQuery": "status=all", "Now": now,
 	}
 	h.render(w, r.Request, r.sess, http.StatusOK, "overview", "总览", data)
 	return nil
 }
 
-// incidents lists the incident quick reports (事故险情快报) of the last 24
-// hours and flags those that reached the server more than 30 minutes after
-// they occurred, when the schema declares an incidents collection.
-func (h *Handler) incidents(r *request, now time.Time) ([]incidentView, error) {
-	c := h.feat.incident
-	if c == nil {
-		return nil, nil
-	}
-	rows, err := h.svc.Dashboard.Docs(r.Context(), server.DocQuery{Collection: c.Name, Limit: 500})
+// incidents lists the incident quick reports (事故险情快报) received in
+// the last RecentIncidents, and the late ones of the last
+// LateIncidentWindow, with the domain's delays: received − (occurred −
+// the device's clock offset), so a phone with a wrong clock neither hides
+// nor invents a late report.
+func (h *Handler) incidents(ctx context.Context, ai *areaIndex, now time.Time) ([]incidentView, error) {
+	list, err := h.svc.Domain.Incidents(ctx, 0)
 	if err != nil {
 		return nil, err
 	}
-	occurred := firstField(c, "occurred_at", "happened_at")
-	title := firstField(c, "title", "description", "summary")
-	place := firstField(c, "address", "place", "location")
+	users, err := h.userNames(ctx)
+	if err != nil {
+		return nil, err
+	}
 	var out []incidentView
-	for _, d := range rows {
-		if now.Sub(d.CreatedAt) > 24*time.Hour {
+	for _, in := range list {
+		if !showIncident(in, now) {
 			continue
 		}
-		v := incidentView{ID: d.State.ID, ReceivedAt: d.CreatedAt, Title: strField(d.State, title)}
-		if place != "" {
-			if raw, ok := d.State.Value(place); ok {
-				v.Place = valueText(place, raw)
-			}
+		off := time.Duration(in.ClockOffsetMS) * time.Millisecond
+		v := incidentView{Incident: in, Delay: time.Duration(in.DelayMS) * time.Millisecond, Reporter: in.ReportedBy,
+			Occurred: in.OccurredAt.Add(-off), PhoneOff: off >= time.Minute || off <= -time.Minute}
+		if n, ok := users[in.ReportedBy]; ok {
+			v.Reporter = n
 		}
-		if occurred != "" {
-			v.OccurredAt = timeField(d.State, occurred)
-		}
-		if !v.OccurredAt.IsZero() {
-			v.Delay = d.CreatedAt.Sub(v.OccurredAt)
-			v.Late = v.Delay > IncidentReportLimit
+		if a, ok := ai.byID[in.AreaID]; ok {
+			v.Village, v.Grid = ai.at(a.Path, server.LevelVillage), ai.at(a.Path, server.LevelGrid)
+		} else {
+			v.Village, v.Grid = &server.Area{Name: "—"}, &server.Area{Name: "—"}
 		}
 		out = append(out, v)
 	}
 	return out, nil
+}
+
+// showIncident: every report of the last RecentIncidents, and the late
+// ones of the last LateIncidentWindow.
+func showIncident(in *server.Incident, now time.Time) bool {
+	age := now.Sub(in.ReceivedAt)
+	return age <= RecentIncidents || in.Late && age <= LateIncidentWindow
+}
+
+// coverage returns the caller's coverage rows: the area itself first, then
+// every area below it in tree order.
+func (h *Handler) coverage(ctx context.Context, ai *areaIndex) ([]coverageRow, error) {
+	list, err := h.svc.Domain.Coverage(ctx, "")
+	if err != nil {
+		return nil, err
+	}
+	byParent := map[string][]*server.Coverage{}
+	var roots []*server.Coverage
+	ids := map[string]bool{}
+	for _, c := range list {
+		ids[c.AreaID] = true
+	}
+	for _, c := range list {
+		if ids[c.Parent] {
+			byParent[c.Parent] = append(byParent[c.Parent], c)
+		} else {
+			roots = append(roots, c)
+		}
+	}
+	var out []coverageRow
+	var walk func(c *server.Coverage, depth int)
+	walk = func(c *server.Coverage, depth int) {
+		row := coverageRow{Coverage: c, Depth: depth}
+		q := url.Values{}
+		switch {
+		case c.Level == server.LevelVillage:
+			q.Set("village", c.AreaID)
+		case c.Level == server.LevelGrid:
+			if a, ok := ai.byID[c.AreaID]; ok {
+				q.Set("village", ai.at(a.Path, server.LevelVillage).ID)
+			}
+			q.Set("grid", c.AreaID)
+		case depth > 0:
+			q = nil
+		}
+		if q != nil {
+			row.Link = "/sites?" + q.Encode()
+			q.Set("status", string(server.CheckOverdue))
+			row.OverdueLink = "/sites?" + q.Encode()
+			q.Set("status", string(server.CheckNever))
+			row.NeverLink = "/sites?" + q.Encode()
+		}
+		out = append(out, row)
+		for _, child := range byParent[c.AreaID] {
+			walk(child, depth+1)
+		}
+	}
+	for _, c := range roots {
+		walk(c, 0)
+	}
+	return out, nil
+}
+
+// coveragePage: GET /coverage, 检查覆盖率 by township, village and grid.
+func (h *Handler) coveragePage(w http.ResponseWriter, r *request) error {
+	ai, err := h.areaIndex(r.Context(), r.p())
+	if err != nil {
+		return err
+	}
+	rows, err := h.coverage(r.Context(), ai)
+	if err != nil {
+		return err
+	}
+	h.render(w, r.Request, r.sess, http.StatusOK, "coverage", "检查覆盖率", map[string]any{"Rows": rows, "DueSoon": server.DueSoonDays})
+	return nil
+}
+
+// userNames maps the usernames of the caller's area to display names.
+func (h *Handler) userNames(ctx context.Context) (map[string]string, error) {
+	users, err := h.svc.Dashboard.Users(ctx)
+	if err != nil {
+		return nil, err
+	}
+	names := make(map[string]string, len(users))
+	for _, u := range users {
+		names[u.Username] = u.Name
+	}
+	return names, nil
 }

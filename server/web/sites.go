@@ -4,52 +4,63 @@ import (
 	"net/http"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/gridsync/gridsync/server"
 	"github.com/gridsync/gridsync/syncproto"
 )
 
-// siteRow is one line of the site registry.
+// siteRow is one line of the site registry: the site and its check
+// status from the domain's task list.
 type siteRow struct {
 	*siteView
+	Task        *server.Task
 	OpenHazards int
-	LastCheck   time.Time
-	Checks      int
+	// Days is how many days the site is overdue (status overdue) or has
+	// left in its window (due, ok).
+	Days int
 }
 
 func riskOptions() []option {
 	var out []option
-	for _, k := range []string{syncproto.RiskMajor, syncproto.RiskSignificant, syncproto.RiskGeneral, syncproto.RiskLow} {
+	for _, k := range syncproto.RiskLevels() {
 		out = append(out, option{k, riskLabel(k)})
 	}
 	return out
 }
 
-// sites: GET /sites, 单位场所 registry with risk levels.
+// checkStatusOptions are the sites page's status filter, most urgent first.
+var checkStatusOptions = []option{
+	{"", "全部检查状态"}, {string(server.CheckOverdue), "逾期未检查"}, {string(server.CheckDue), "到期（3 天内须检查）"},
+	{string(server.CheckNever), "从未检查"}, {string(server.CheckOK), "正常"},
+}
+
+// sites: GET /sites, 单位场所 registry with risk levels and each site's
+// check interval, last check and due date (DomainService.Tasks: the
+// inspections' finished_at and the imported check history, by the
+// county's policy).
 func (h *Handler) sites(w http.ResponseWriter, r *request) error {
 	ctx, p := r.Context(), r.p()
 	q := r.URL.Query()
-	hs, err := h.loadHazards(ctx, p, "")
+	hs, err := h.loadHazards(ctx, p, server.DocQuery{})
 	if err != nil {
 		return err
 	}
-	inspections, err := h.svc.Dashboard.Docs(ctx, server.DocQuery{Collection: "inspections"})
+	tq := server.TaskQuery{At: h.now()}
+	if a, ok := hs.areas.byID[q.Get("grid")]; ok && a.Level == server.LevelGrid {
+		tq.AreaID = a.ID
+	} else if a, ok := hs.areas.byID[q.Get("village")]; ok && a.Level == server.LevelVillage {
+		tq.AreaID = a.ID
+	}
+	status := server.CheckStatus(q.Get("status"))
+	if status != "" {
+		if !slices.ContainsFunc(checkStatusOptions, func(o option) bool { return o.Value == string(status) }) {
+			return server.Errorf(server.EINVALID, "未知的检查状态")
+		}
+		tq.Statuses = []server.CheckStatus{status}
+	}
+	tasks, err := h.svc.Domain.Tasks(ctx, tq)
 	if err != nil {
 		return err
-	}
-	lastCheck := map[string]time.Time{}
-	checks := map[string]int{}
-	for _, d := range inspections {
-		sid := strField(d.State, "site")
-		at := timeField(d.State, "checked_at")
-		if at.IsZero() {
-			at = d.CreatedAt
-		}
-		checks[sid]++
-		if at.After(lastCheck[sid]) {
-			lastCheck[sid] = at
-		}
 	}
 	open := map[string]int{}
 	for _, v := range hs.hazards {
@@ -57,27 +68,33 @@ func (h *Handler) sites(w http.ResponseWriter, r *request) error {
 			open[v.Site.ID]++
 		}
 	}
-	scope := hs.areas.scope(q.Get("village"), q.Get("grid"))
 	text := strings.TrimSpace(q.Get("q"))
 	var rows []siteRow
-	for _, s := range hs.sites {
+	for _, t := range tasks {
+		s, ok := hs.sites[t.SiteID]
 		switch {
-		case scope != "" && !strings.HasPrefix(s.Row.AreaPath, scope),
+		case !ok,
 			q.Get("kind") != "" && s.Kind != q.Get("kind"),
 			q.Get("risk") != "" && s.Risk != q.Get("risk"),
 			text != "" && !strings.Contains(s.Name+s.Address+s.Responsible+s.ID, text):
 			continue
 		}
-		rows = append(rows, siteRow{siteView: s, OpenHazards: open[s.ID], LastCheck: lastCheck[s.ID], Checks: checks[s.ID]})
-	}
-	slices.SortFunc(rows, func(a, b siteRow) int {
-		if c := strings.Compare(a.Row.AreaPath, b.Row.AreaPath); c != 0 {
-			return c
+		row := siteRow{siteView: s, Task: t, OpenHazards: open[s.ID]}
+		if t.AgeDays >= 0 {
+			row.Days = t.IntervalDays - t.AgeDays
+			if t.Status == server.CheckOverdue {
+				row.Days = -row.Days
+			}
 		}
-		return strings.Compare(a.Name, b.Name)
-	})
+		rows = append(rows, row)
+	}
+	counts := map[string]int{}
+	for _, row := range rows {
+		counts[string(row.Task.Status)]++
+	}
 	data := map[string]any{"Sites": rows, "Q": q, "Villages": hs.areas.villages, "Grids": hs.areas.gridsOf(hs.areas.scope(q.Get("village"))),
-		"Kinds": kindOptions(), "Risks": riskOptions(), "CanSetRisk": h.canWrite(p.Role, "sites", "risk_level")}
+		"Kinds": kindOptions(), "Risks": riskOptions(), "Statuses": checkStatusOptions, "Counts": counts,
+		"CanSetRisk": h.canWrite(p.Role, "sites", "risk_level")}
 	h.render(w, r.Request, r.sess, http.StatusOK, "sites", "单位场所", data)
 	return nil
 }

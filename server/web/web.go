@@ -5,9 +5,12 @@
 // embedded with go:embed, so there is no front-end build.
 //
 // The dashboard is a client of the domain services like a phone is: it
-// reads through server.SyncService and server.DashboardService, scoped to
-// the logged-in user's area, and every action (dispatch, verify, close,
-// resolve a conflict, set a risk level, import sites) is an operation
+// reads through server.SyncService, server.DashboardService,
+// server.DomainService (due sites, coverage, overdue hazards, warning
+// receipts, incident delays) and server.PhotoService (photo presence and
+// capture flags), scoped to the logged-in user's area, and every action
+// (dispatch, verify, close, resolve a conflict, set a risk level, issue a
+// warning, import sites) is an operation
 // pushed through SyncService.Push from the browser's own device, so it is
 // authorized per operation, enters the audit chain and reaches the
 // workers' phones on their next pull.
@@ -16,6 +19,7 @@
 package web
 
 import (
+	"bytes"
 	"embed"
 	"errors"
 	"fmt"
@@ -58,12 +62,18 @@ type Services struct {
 	Areas     server.AreaService
 	Sync      server.SyncService
 	Dashboard server.DashboardService
-	Sessions  server.WebSessions
+	// Domain derives due sites, coverage, overdue hazards, warning
+	// receipts and incident delays: the dashboard shows the same numbers
+	// as the /v1 views.
+	Domain server.DomainService
+	// Photos knows which photos arrived and their capture flags.
+	Photos   server.PhotoService
+	Sessions server.WebSessions
 	// Blobs holds photo bytes; nil means photos show as not uploaded.
 	Blobs blob.Store
 	// Schema is the collection declarations the server enforces; the
-	// dashboard reads it to know which actions a role may take and which
-	// optional collections (warnings, incidents) exist.
+	// dashboard reads it to know which actions a role may take and the
+	// length limits of the fields its forms write.
 	Schema *syncproto.Schema
 }
 
@@ -88,13 +98,16 @@ type Handler struct {
 	writer  *opWriter
 	flashes *flashes
 	imports *pendingImports
-	feat    features
 }
 
 // New builds the dashboard handler.
 func New(svc Services, opts Options) (*Handler, error) {
-	if svc.Auth == nil || svc.Areas == nil || svc.Sync == nil || svc.Dashboard == nil || svc.Sessions == nil || svc.Schema == nil {
+	if svc.Auth == nil || svc.Areas == nil || svc.Sync == nil || svc.Dashboard == nil || svc.Domain == nil || svc.Photos == nil ||
+		svc.Sessions == nil || svc.Schema == nil {
 		return nil, errors.New("web: missing service")
+	}
+	if err := checkSchema(svc.Schema); err != nil {
+		return nil, err
 	}
 	h := &Handler{svc: svc, log: opts.Log, ttl: opts.SessionTTL, now: opts.Now, poll: opts.PollInterval,
 		mux: http.NewServeMux(), flashes: newFlashes(), imports: newPendingImports()}
@@ -111,7 +124,6 @@ func New(svc Services, opts Options) (*Handler, error) {
 		h.poll = 5 * time.Second
 	}
 	h.writer = newOpWriter(svc.Sync, svc.Dashboard, h.now)
-	h.feat = detectFeatures(svc.Schema)
 	var err error
 	if h.pages, err = parsePages(); err != nil {
 		return nil, err
@@ -141,6 +153,8 @@ func (h *Handler) routes() {
 	h.page("GET /devices", h.devices)
 	h.page("POST /devices/{id}/revoke", h.revokeDevice)
 	h.page("GET /warnings", h.warnings)
+	h.page("POST /warnings", h.issueWarning)
+	h.page("GET /coverage", h.coveragePage)
 	h.page("GET /ledgers", h.ledgers)
 	h.page("GET /ledgers/{kind}/export", h.exportLedger)
 	h.page("GET /import/sites", h.importPage)
@@ -328,12 +342,18 @@ func (h *Handler) render(w http.ResponseWriter, r *http.Request, sess *server.We
 		}
 		pd.Flash = h.flashes.take(sessionCookie(r))
 	}
+	// Rendered in full before the first byte goes out, so a template
+	// error is a clean 500 rather than half a page with status 200.
+	var buf bytes.Buffer
+	if err := t.ExecuteTemplate(&buf, "layout", pd); err != nil {
+		h.log.Error("render", slog.String("page", page), slog.Any("err", err))
+		http.Error(w, "服务器内部错误，请稍后重试。", http.StatusInternalServerError)
+		return
+	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(status)
-	if err := t.ExecuteTemplate(w, "layout", pd); err != nil {
-		h.log.Error("render", slog.String("page", page), slog.Any("err", err))
-	}
+	w.Write(buf.Bytes())
 }
 
 // canManage: the roles that supervise (act on hazards, export, import).
@@ -349,10 +369,10 @@ func parsePages() (map[string]*template.Template, error) {
 	pages := map[string]*template.Template{}
 	for _, n := range names {
 		name := strings.TrimSuffix(strings.TrimPrefix(n, "templates/"), ".html")
-		if name == "layout" {
+		if name == "layout" || name == "partials" {
 			continue
 		}
-		t, err := template.New(name).Funcs(funcs).ParseFS(templateFS, "templates/layout.html", n)
+		t, err := template.New(name).Funcs(funcs).ParseFS(templateFS, "templates/layout.html", "templates/partials.html", n)
 		if err != nil {
 			return nil, fmt.Errorf("template %s: %w", name, err)
 		}

@@ -88,28 +88,40 @@ function row(item, layout) {
     cell(tr, item.severity);
     cell(tr, "", status(item));
     cell(tr, item.deadline);
-    cell(tr, "");
+    const photos = cell(tr, String(item.photos));
+    if (item.incomplete) {
+      const t = document.createElement("span");
+      t.className = "tag warn";
+      t.textContent = "证据不全";
+      photos.append(" ", t);
+    }
     cell(tr, item.reported_by);
   }
   return tr;
 }
 
+// startLive polls /live/hazards with the page's own filter (data-live-query),
+// so only hazards the page would list are inserted; a full page of
+// results ("more") is followed at once by the next.
 function startLive(table) {
   const body = table.querySelector("[data-live-rows]");
   const banner = document.getElementById("live-banner");
   const every = Math.max(1000, parseInt(table.dataset.liveInterval, 10) || 5000);
+  const filter = table.dataset.liveQuery || "";
   let after = table.dataset.liveAfter;
   let seen = 0;
   const tick = async () => {
+    let next = every;
     try {
-      const r = await fetch("/live/hazards?after=" + encodeURIComponent(after), { credentials: "same-origin", headers: { Accept: "application/json" } });
+      const r = await fetch("/live/hazards?after=" + encodeURIComponent(after) + (filter ? "&" + filter : ""),
+        { credentials: "same-origin", headers: { Accept: "application/json" } });
       if (r.ok) {
         const data = await r.json();
         after = String(data.after);
         table.dataset.liveAfter = after;
         const empty = body.querySelector("tr.empty");
         // Oldest first, each inserted at the top: the newest ends on top.
-        data.hazards.slice().reverse().forEach((item) => {
+        data.hazards.forEach((item) => {
           if (body.querySelector('tr[data-id="' + CSS.escape(item.id) + '"]')) return;
           if (empty) empty.remove();
           body.insertBefore(row(item, body.dataset.liveLayout), body.firstChild);
@@ -119,11 +131,12 @@ function startLive(table) {
           banner.textContent = "新同步 " + seen + " 条";
           banner.hidden = false;
         }
+        if (data.more) next = 0;
       } else if (r.status === 401) {
         return; // session ended: stop polling, the next navigation asks to log in
       }
     } catch (e) { /* offline for a moment: try again next tick */ }
-    setTimeout(tick, every);
+    setTimeout(tick, next);
   };
   setTimeout(tick, every);
 }
