@@ -21,9 +21,9 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/xuri/excelize/v2"
 
+	"github.com/gridsync/gridsync/internal/exif/exiftest"
 	"github.com/gridsync/gridsync/server"
 	"github.com/gridsync/gridsync/server/app/apptest"
-	"github.com/gridsync/gridsync/internal/exif/exiftest"
 	"github.com/gridsync/gridsync/syncproto"
 )
 
