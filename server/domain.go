@@ -3,6 +3,8 @@ package server
 import (
 	"context"
 	"time"
+
+	"github.com/gridsync/gridsync/syncproto"
 )
 
 // DomainService is the inspection domain's side of the server beside the
@@ -93,21 +95,21 @@ type InspectionService interface {
 type TaskQuery struct {
 	AreaID string
 	// Statuses keeps only these statuses (none: all).
-	Statuses []CheckStatus
+	Statuses []syncproto.CheckStatus
 	// At is the moment the statuses are computed for (zero: now).
 	At time.Time
 }
 
 // Task is one site to check: where it stands in its check window.
 type Task struct {
-	SiteID       string      `json:"site_id"`
-	SiteName     string      `json:"site_name"`
-	Kind         string      `json:"kind"`
-	RiskLevel    string      `json:"risk_level,omitempty"`
-	AreaID       string      `json:"area_id"`
-	Address      string      `json:"address,omitempty"`
-	IntervalDays int         `json:"interval_days"`
-	Status       CheckStatus `json:"status"`
+	SiteID       string                `json:"site_id"`
+	SiteName     string                `json:"site_name"`
+	Kind         string                `json:"kind"`
+	RiskLevel    string                `json:"risk_level,omitempty"`
+	AreaID       string                `json:"area_id"`
+	Address      string                `json:"address,omitempty"`
+	IntervalDays int                   `json:"interval_days"`
+	Status       syncproto.CheckStatus `json:"status"`
 	// LastCheckedAt is the latest check: an inspection's finished_at (the
 	// device's time, never later than the server received it), or the
 	// imported history. Nil if never checked.

@@ -9,6 +9,7 @@ import (
 	"github.com/labstack/echo/v4/middleware"
 
 	"github.com/gridsync/gridsync/server"
+	"github.com/gridsync/gridsync/syncproto"
 )
 
 // domainRoutes serves the inspection domain's derived views and its
@@ -61,7 +62,7 @@ func (s *Server) tasks(c echo.Context) error {
 	q := server.TaskQuery{AreaID: c.QueryParam("area")}
 	if v := c.QueryParam("status"); v != "" {
 		for _, st := range strings.Split(v, ",") {
-			q.Statuses = append(q.Statuses, server.CheckStatus(st))
+			q.Statuses = append(q.Statuses, syncproto.CheckStatus(st))
 		}
 	}
 	out, err := d.Tasks(c.Request().Context(), q)

@@ -152,13 +152,13 @@ func (s *DomainService) Coverage(ctx context.Context, areaID string) ([]*server.
 			}
 			c.Sites++
 			switch t.Status {
-			case server.CheckOK:
+			case syncproto.CheckOK:
 				c.OK++
-			case server.CheckDue:
+			case syncproto.CheckDue:
 				c.Due++
-			case server.CheckOverdue:
+			case syncproto.CheckOverdue:
 				c.Overdue++
-			case server.CheckNever:
+			case syncproto.CheckNever:
 				c.Never++
 			}
 			if t.Status.Covered() {

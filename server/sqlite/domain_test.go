@@ -891,13 +891,13 @@ func TestTasksAndCoverage(t *testing.T) {
 			!near(*first.DueAt, first.LastCheckedAt.Add(16*server.Day)) || first.LastInspection != "" {
 			t.Fatalf("got %+v", first)
 		}
-		overdue, _ := dom.Tasks(worker, server.TaskQuery{Statuses: []server.CheckStatus{server.CheckOverdue, server.CheckNever}})
+		overdue, _ := dom.Tasks(worker, server.TaskQuery{Statuses: []syncproto.CheckStatus{syncproto.CheckOverdue, syncproto.CheckNever}})
 		if len(overdue) != 4 {
 			t.Fatalf("overdue or never: got %d, want 4", len(overdue))
 		}
 		_, err = dom.Tasks(worker, server.TaskQuery{AreaID: grid112})
 		wantCode(t, err, server.ENOTFOUND)
-		_, err = dom.Tasks(worker, server.TaskQuery{Statuses: []server.CheckStatus{"late"}})
+		_, err = dom.Tasks(worker, server.TaskQuery{Statuses: []syncproto.CheckStatus{"late"}})
 		wantCode(t, err, server.EINVALID)
 	})
 	t.Run("TomorrowTheBoundaryFlips", func(t *testing.T) {
@@ -930,13 +930,13 @@ func TestTasksAndCoverage(t *testing.T) {
 		for _, t := range tasks {
 			byName[strings.SplitN(t.SiteName, "（", 2)[0]] = t
 		}
-		if c := byName["陈建国居住出租房"]; c.Status != server.CheckOK || c.LastInspection != "in-chen" || c.AgeDays != 0 {
+		if c := byName["陈建国居住出租房"]; c.Status != syncproto.CheckOK || c.LastInspection != "in-chen" || c.AgeDays != 0 {
 			t.Errorf("inspected site: %+v", c)
 		}
-		if z := byName["小餐饮：老周面馆"]; z.Status != server.CheckOverdue {
+		if z := byName["小餐饮：老周面馆"]; z.Status != syncproto.CheckOverdue {
 			t.Errorf("no_access counted as a check: %+v", z)
 		}
-		if f := byName["吴海平服装加工点"]; f.Status != server.CheckOK || f.LastCheckedAt.After(time.Now()) {
+		if f := byName["吴海平服装加工点"]; f.Status != syncproto.CheckOK || f.LastCheckedAt.After(time.Now()) {
 			t.Errorf("future check: %+v", f)
 		}
 		rows, _ := dom.Coverage(worker, "")

@@ -85,7 +85,7 @@ func (s *DomainService) Tasks(ctx context.Context, q server.TaskQuery) ([]*serve
 		return nil, err
 	}
 	for _, st := range q.Statuses {
-		if !slices.Contains([]server.CheckStatus{server.CheckOK, server.CheckDue, server.CheckOverdue, server.CheckNever}, st) {
+		if !slices.Contains([]syncproto.CheckStatus{syncproto.CheckOK, syncproto.CheckDue, syncproto.CheckOverdue, syncproto.CheckNever}, st) {
 			return nil, server.Errorf(server.EINVALID, "unknown status %q (ok, due, overdue, never)", st)
 		}
 	}
@@ -115,7 +115,7 @@ func (s *DomainService) Tasks(ctx context.Context, q server.TaskQuery) ([]*serve
 }
 
 // urgency orders statuses for the task list.
-var urgency = map[server.CheckStatus]int{server.CheckOverdue: 0, server.CheckNever: 1, server.CheckDue: 2, server.CheckOK: 3}
+var urgency = map[syncproto.CheckStatus]int{syncproto.CheckOverdue: 0, syncproto.CheckNever: 1, syncproto.CheckDue: 2, syncproto.CheckOK: 3}
 
 // compareTasks orders the most urgent first: by status, then the longest
 // overdue (the oldest check) first, then by name.
@@ -135,7 +135,7 @@ func (sc *siteCheck) task(ctx context.Context, pol *policies, now time.Time) (*s
 		return nil, err
 	}
 	interval := p.CheckIntervalDaysFor(sc.kind, sc.risk)
-	c := server.CheckSite(sc.last, interval, now)
+	c := syncproto.CheckSite(sc.last, interval, now)
 	t := &server.Task{SiteID: sc.id, SiteName: sc.name, Kind: sc.kind, RiskLevel: sc.risk, AreaID: sc.areaID, Address: sc.address,
 		IntervalDays: interval, Status: c.Status, AgeDays: c.AgeDays, LastInspection: sc.lastInspection, SubKind: sc.subKind}
 	if !sc.last.IsZero() {

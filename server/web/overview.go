@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/gridsync/gridsync/server"
+	"github.com/gridsync/gridsync/syncproto"
 )
 
 // Thresholds of the overview's attention lists.
@@ -266,9 +267,9 @@ func (h *Handler) coverage(ctx context.Context, ai *areaIndex) ([]coverageRow, e
 		}
 		if q != nil {
 			row.Link = "/sites?" + q.Encode()
-			q.Set("status", string(server.CheckOverdue))
+			q.Set("status", string(syncproto.CheckOverdue))
 			row.OverdueLink = "/sites?" + q.Encode()
-			q.Set("status", string(server.CheckNever))
+			q.Set("status", string(syncproto.CheckNever))
 			row.NeverLink = "/sites?" + q.Encode()
 		}
 		out = append(out, row)
@@ -292,7 +293,7 @@ func (h *Handler) coveragePage(w http.ResponseWriter, r *request) error {
 	if err != nil {
 		return err
 	}
-	h.render(w, r.Request, r.sess, http.StatusOK, "coverage", "检查覆盖率", map[string]any{"Rows": rows, "DueSoon": server.DueSoonDays})
+	h.render(w, r.Request, r.sess, http.StatusOK, "coverage", "检查覆盖率", map[string]any{"Rows": rows, "DueSoon": syncproto.DueSoonDays})
 	return nil
 }
 

@@ -30,8 +30,8 @@ func riskOptions() []option {
 
 // checkStatusOptions are the sites page's status filter, most urgent first.
 var checkStatusOptions = []option{
-	{"", "全部检查状态"}, {string(server.CheckOverdue), "逾期未检查"}, {string(server.CheckDue), "到期（3 天内须检查）"},
-	{string(server.CheckNever), "从未检查"}, {string(server.CheckOK), "正常"},
+	{"", "全部检查状态"}, {string(syncproto.CheckOverdue), "逾期未检查"}, {string(syncproto.CheckDue), "到期（3 天内须检查）"},
+	{string(syncproto.CheckNever), "从未检查"}, {string(syncproto.CheckOK), "正常"},
 }
 
 // sites: GET /sites, 单位场所 registry with risk levels and each site's
@@ -51,12 +51,12 @@ func (h *Handler) sites(w http.ResponseWriter, r *request) error {
 	} else if a, ok := hs.areas.byID[q.Get("village")]; ok && a.Level == server.LevelVillage {
 		tq.AreaID = a.ID
 	}
-	status := server.CheckStatus(q.Get("status"))
+	status := syncproto.CheckStatus(q.Get("status"))
 	if status != "" {
 		if !slices.ContainsFunc(checkStatusOptions, func(o option) bool { return o.Value == string(status) }) {
 			return server.Errorf(server.EINVALID, "未知的检查状态")
 		}
-		tq.Statuses = []server.CheckStatus{status}
+		tq.Statuses = []syncproto.CheckStatus{status}
 	}
 	tasks, err := h.svc.Domain.Tasks(ctx, tq)
 	if err != nil {
@@ -82,7 +82,7 @@ func (h *Handler) sites(w http.ResponseWriter, r *request) error {
 		row := siteRow{siteView: s, Task: t, OpenHazards: open[s.ID]}
 		if t.AgeDays >= 0 {
 			row.Days = t.IntervalDays - t.AgeDays
-			if t.Status == server.CheckOverdue {
+			if t.Status == syncproto.CheckOverdue {
 				row.Days = -row.Days
 			}
 		}
