@@ -72,6 +72,10 @@ type Options struct {
 	// PushBatch is the most ops per push; 0 or more than
 	// syncproto.MaxOpsPerPush means syncproto.MaxOpsPerPush.
 	PushBatch int
+	// ListsMaxAge is how old the local checklists and task list may get
+	// before Sync fetches them again; 0 means DefaultListsMaxAge, negative
+	// means Sync never does (the app calls RefreshLists).
+	ListsMaxAge time.Duration
 	// UploadIdleTimeout ends a photo upload request that has sent or
 	// received nothing for this long (the bytes the server got are kept and
 	// the upload resumes); 0 means DefaultUploadIdleTimeout. A photo upload
@@ -119,6 +123,9 @@ func (o *Options) setDefaults() {
 	}
 	if o.PageSize <= 0 {
 		o.PageSize = DefaultPageSize
+	}
+	if o.ListsMaxAge == 0 {
+		o.ListsMaxAge = DefaultListsMaxAge
 	}
 	if o.PushBatch <= 0 || o.PushBatch > syncproto.MaxOpsPerPush {
 		o.PushBatch = syncproto.MaxOpsPerPush

@@ -331,3 +331,56 @@ func validSHA256(s string) bool {
 	}
 	return true
 }
+
+// Bounds on the lists a device keeps (lists.go): far above a real county's
+// checklists and a township's sites, small enough for a cheap phone.
+const (
+	maxChecklists     = 200
+	maxChecklistItems = 500
+	maxTasks          = 20000
+)
+
+// decodeChecklists decodes GET /v1/checklists: each template with a kind,
+// a version >= 1 and items with codes.
+func decodeChecklists(data []byte) ([]Checklist, error) {
+	var r struct {
+		Checklists []Checklist `json:"checklists"`
+	}
+	if err := json.Unmarshal(data, &r); err != nil {
+		return nil, protocolError("checklists reply: %v", err)
+	}
+	if len(r.Checklists) > maxChecklists {
+		return nil, protocolError("%d checklists, at most %d", len(r.Checklists), maxChecklists)
+	}
+	for _, cl := range r.Checklists {
+		if !syncproto.ValidDocID(cl.Kind) || cl.Version < 1 || len(cl.Items) > maxChecklistItems {
+			return nil, protocolError("checklist %q version %d with %d items", cl.Kind, cl.Version, len(cl.Items))
+		}
+		for _, it := range cl.Items {
+			if it.Code == "" || !utf8.ValidString(it.Code) || len(it.Code) > syncproto.MaxIDLen {
+				return nil, protocolError("checklist %q: item code %q", cl.Kind, it.Code)
+			}
+		}
+	}
+	return r.Checklists, nil
+}
+
+// decodeTasks decodes GET /v1/tasks: each task names a site, has a
+// positive interval, and a last check when it has a due time.
+func decodeTasks(data []byte) ([]Task, error) {
+	var r struct {
+		Tasks []Task `json:"tasks"`
+	}
+	if err := json.Unmarshal(data, &r); err != nil {
+		return nil, protocolError("tasks reply: %v", err)
+	}
+	if len(r.Tasks) > maxTasks {
+		return nil, protocolError("%d tasks, at most %d", len(r.Tasks), maxTasks)
+	}
+	for _, t := range r.Tasks {
+		if !syncproto.ValidDocID(t.SiteID) || t.IntervalDays < 1 || t.IntervalDays > 3660 || (t.DueAt != nil && t.LastChecked == nil) {
+			return nil, protocolError("task of site %q: interval %d", t.SiteID, t.IntervalDays)
+		}
+	}
+	return r.Tasks, nil
+}

@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/gridsync/gridsync/syncproto"
 )
@@ -183,6 +184,51 @@ func FuzzDecodeDocPhotos(f *testing.F) {
 		for sha := range present {
 			if !validSHA256(sha) {
 				t.Fatalf("accepted sha %q", sha)
+			}
+		}
+	})
+}
+
+// FuzzDecodeTasks: a task list the decoder accepts can be stored and read
+// back, and every task's status computed at any time.
+func FuzzDecodeTasks(f *testing.F) {
+	f.Fuzz(func(t *testing.T, data []byte) {
+		tasks, err := decodeTasks(data)
+		if err != nil {
+			return
+		}
+		for _, task := range tasks {
+			if !syncproto.ValidDocID(task.SiteID) || task.IntervalDays < 1 {
+				t.Fatalf("accepted task %+v", task)
+			}
+			var last time.Time
+			if task.LastChecked != nil {
+				last = *task.LastChecked
+			}
+			syncproto.CheckSite(last, task.IntervalDays, time.Now())
+			if _, err := json.Marshal(task); err != nil {
+				t.Fatalf("accepted task does not encode: %v", err)
+			}
+		}
+	})
+}
+
+// FuzzDecodeChecklists: every accepted checklist has a kind, a version
+// and item codes an inspection can name.
+func FuzzDecodeChecklists(f *testing.F) {
+	f.Fuzz(func(t *testing.T, data []byte) {
+		cls, err := decodeChecklists(data)
+		if err != nil {
+			return
+		}
+		for _, cl := range cls {
+			if !syncproto.ValidDocID(cl.Kind) || cl.Version < 1 {
+				t.Fatalf("accepted checklist %q v%d", cl.Kind, cl.Version)
+			}
+			for _, it := range cl.Items {
+				if it.Code == "" || len(it.Code) > syncproto.MaxIDLen {
+					t.Fatalf("accepted item code %q", it.Code)
+				}
 			}
 		}
 	})

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"net/http"
 	"path/filepath"
 	"strings"
@@ -140,7 +141,8 @@ func TestPhotoPriority(t *testing.T) {
 }
 
 // A file written by the SDK before photos existed (layout 1) is upgraded
-// in place on Open: its unsynced op and session survive, and photos work.
+// in place on Open to the current layout: its unsynced op and session
+// survive, and photos work.
 // An upgrade that fails leaves the file as it was; a newer file is refused.
 func TestUpgradeLayout1(t *testing.T) {
 	srv := apptest.Start(t)
@@ -154,7 +156,7 @@ func TestUpgradeLayout1(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer db.Close()
-		for _, q := range []string{`DROP TABLE photo_refs`, `DROP TABLE photos`, `PRAGMA user_version = 1`, extra} {
+		for _, q := range []string{`DROP TABLE photo_refs`, `DROP TABLE photos`, `DROP TABLE checklists`, `DROP TABLE tasks`, `PRAGMA user_version = 1`, extra} {
 			if _, err := db.Exec(q); err != nil {
 				t.Fatalf("%s: %v", q, err)
 			}
@@ -174,7 +176,7 @@ func TestUpgradeLayout1(t *testing.T) {
 	// A layout-1 file with a table the upgrade would create: the upgrade
 	// fails as a whole.
 	downgrade(`CREATE TABLE photo_refs (x)`)
-	if _, err := Open(worker.path, worker.opt); err == nil || !strings.Contains(err.Error(), "layout 1 to 2") {
+	if _, err := Open(worker.path, worker.opt); err == nil || !strings.Contains(err.Error(), fmt.Sprintf("layout 1 to %d", schemaVersion)) {
 		t.Fatalf("open a file whose upgrade fails: %v", err)
 	}
 	if v, tables := version(); v != 1 || tables != 1 {
@@ -192,7 +194,7 @@ func TestUpgradeLayout1(t *testing.T) {
 		t.Fatal(err)
 	}
 	worker.Client = c
-	if v, tables := version(); v != 2 || tables != 2 {
+	if v, tables := version(); v != schemaVersion || tables != 2 {
 		t.Fatalf("upgraded: version %d, %d photo tables", v, tables)
 	}
 	if o := worker.outbox(); o.Pending != 1 || worker.User() == nil || worker.User().Username != "worker-1-1-1" {
@@ -209,7 +211,7 @@ func TestUpgradeLayout1(t *testing.T) {
 
 	worker.Close()
 	db, _ = sql.Open("sqlite", worker.path)
-	db.Exec(`PRAGMA user_version = 3`)
+	db.Exec(fmt.Sprintf(`PRAGMA user_version = %d`, schemaVersion+1))
 	db.Close()
 	if _, err := Open(worker.path, worker.opt); err == nil || !strings.Contains(err.Error(), "newer than this SDK") {
 		t.Fatalf("open a newer file: %v", err)

@@ -16,7 +16,7 @@ import (
 
 // schemaVersion is the local file's layout version (PRAGMA user_version):
 // the number of steps in layoutSteps.
-const schemaVersion = 2
+const schemaVersion = 3
 
 // layoutSteps are the layout of the device's file, one step per version:
 // a new file gets all of them, a file of an older SDK the ones it lacks, in
@@ -24,7 +24,7 @@ const schemaVersion = 2
 // the field were made by it); a change of layout is a new step. STRICT
 // tables, so a bug that writes the wrong type fails instead of corrupting
 // the file.
-var layoutSteps = []string{1: layoutV1, 2: layoutV2}
+var layoutSteps = []string{1: layoutV1, 2: layoutV2, 3: layoutV3}
 
 // layoutV1 is the replica, the outbox and the rejected ops.
 const layoutV1 = `
@@ -115,6 +115,22 @@ CREATE TABLE photo_refs (
 CREATE INDEX photo_refs_seq ON photo_refs(seq);
 `
 
+// layoutV3 adds the lists a device needs offline (lists.go): the checklist
+// templates and the task list of the user's area, as last fetched.
+const layoutV3 = `
+CREATE TABLE checklists (
+    kind    TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    body    TEXT NOT NULL,   -- Checklist JSON
+    PRIMARY KEY (kind, version)
+) WITHOUT ROWID, STRICT;
+
+CREATE TABLE tasks (
+    site_id TEXT PRIMARY KEY,
+    body    TEXT NOT NULL    -- Task JSON, as the server computed it
+) WITHOUT ROWID, STRICT;
+`
+
 // Meta keys.
 const (
 	metaDevice       = "device_id"
@@ -130,6 +146,7 @@ const (
 	metaSnapNext     = "snapshot_next"
 	metaSnapCursor   = "snapshot_cursor"
 	metaSnapBound    = "snapshot_bound"
+	metaListsFetched = "lists_fetched_ms" // device time of the last RefreshLists
 )
 
 // dsn builds the modernc.org/sqlite data source name. synchronous=FULL: a

@@ -37,6 +37,9 @@ type SyncReport struct {
 	// Skipped counts pulled changes this SDK could not apply (a collection
 	// or field it does not know: update the app).
 	Skipped int
+	// ListsRefreshed: the checklists and the task list were fetched (they
+	// were older than Options.ListsMaxAge).
+	ListsRefreshed bool
 	// Photos is what the photo queue did after push and pull.
 	Photos PhotoReport
 }
@@ -49,11 +52,13 @@ const pushOverhead = 4096
 const maxRenumbers = 10 * syncproto.MaxOpsPerPush
 
 // Sync pushes the outbox and pulls what changed, bootstrapping from a
-// snapshot when the device has no cursor or its user's scope changed, and
-// then uploads the photos whose records were accepted (UploadPhotos with
-// the zero UploadOptions). Every reply is committed locally in one
-// transaction before the next request, so Sync can be interrupted at any
-// point (lost connection, crash, ctx) and simply called again. Transient failures are retried
+// snapshot when the device has no cursor or its user's scope changed;
+// refreshes the checklists and the task list when they are older than
+// Options.ListsMaxAge; then uploads the photos whose records were accepted
+// (UploadPhotos with the zero UploadOptions). Every reply is committed
+// locally in one transaction before the next request, so Sync can be
+// interrupted at any point (lost connection, crash, ctx) and simply called
+// again. Transient failures are retried
 // within ctx and the retry options; a session that cannot be refreshed
 // gives ErrLoginRequired, with the outbox untouched. The report is
 // returned (partly filled) also with an error.
@@ -66,6 +71,9 @@ func (c *Client) Sync(ctx context.Context) (*SyncReport, error) {
 	}
 	if err := c.pull(ctx, rep); err != nil {
 		return rep, fmt.Errorf("sync: pull: %w", err)
+	}
+	if err := c.refreshListsIfOld(ctx, rep); err != nil {
+		return rep, fmt.Errorf("sync: lists: %w", err)
 	}
 	if err := c.uploadPhotos(ctx, UploadOptions{}, &rep.Photos); err != nil {
 		return rep, fmt.Errorf("sync: photos: %w", err)

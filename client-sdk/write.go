@@ -1,8 +1,10 @@
 package client
 
 import (
+	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -41,12 +43,28 @@ type Change struct {
 // (schema and role; *syncproto.RejectError with the server's code) and
 // stored in the outbox; it reaches the server with the next Sync.
 func (c *Client) Create(collection string, fields Fields) (string, error) {
+	doc, err := newDocID()
+	if err != nil {
+		return "", err
+	}
+	if err := c.write(collection, doc, createOp(fields), nil); err != nil {
+		return "", err
+	}
+	return doc, nil
+}
+
+func newDocID() (string, error) {
 	id, err := uuid.NewV7()
 	if err != nil {
 		return "", err
 	}
-	doc := id.String()
-	err = c.write(collection, doc, func(col *syncproto.Collection, _ syncproto.DocState, _ bool) (*syncproto.Op, error) {
+	return id.String(), nil
+}
+
+// createOp returns the builder of the op that creates a document with
+// fields.
+func createOp(fields Fields) opBuilder {
+	return func(col *syncproto.Collection, _ syncproto.DocState, _ bool) (*syncproto.Op, error) {
 		op := &syncproto.Op{}
 		for _, name := range slices.Sorted(maps.Keys(fields)) {
 			v := fields[name]
@@ -78,11 +96,7 @@ func (c *Client) Create(collection string, fields Fields) (string, error) {
 			}
 		}
 		return op, nil
-	}, nil)
-	if err != nil {
-		return "", err
 	}
-	return doc, nil
 }
 
 // Update edits a document of the local view. Each scalar write records the
@@ -94,7 +108,7 @@ func (c *Client) Update(collection, id string, ch Change) error {
 
 // changeOp returns the builder of the op that makes change ch to document
 // id (Update's, and AttachPhoto's).
-func changeOp(id string, ch Change) func(*syncproto.Collection, syncproto.DocState, bool) (*syncproto.Op, error) {
+func changeOp(id string, ch Change) opBuilder {
 	return func(col *syncproto.Collection, cur syncproto.DocState, exists bool) (*syncproto.Op, error) {
 		collection := col.Name
 		if !exists {
@@ -155,18 +169,13 @@ func (c *Client) Delete(collection, id string) error {
 	}, nil)
 }
 
-// write makes one op on a document and appends it to the outbox: in one
-// transaction it runs prep (if not nil: AttachPhoto records its photo
-// there), reads the document's local view, builds the op, gives it the next
-// seq and a stamp of the persisted clock, checks it with the schema and the
-// user's role, and stores op, seq and clock together, with the op's
-// references to photos queued on this device.
-func (c *Client) write(collection, id string, build func(*syncproto.Collection, syncproto.DocState, bool) (*syncproto.Op, error),
-	prep func(tx *sql.Tx) error) error {
-	col, ok := c.schema.Collection(collection)
-	if !ok {
-		return unknownCollection(collection)
-	}
+// opBuilder builds the op of one write from the document's local view.
+type opBuilder func(col *syncproto.Collection, cur syncproto.DocState, exists bool) (*syncproto.Op, error)
+
+// write makes one op on a document and appends it to the outbox in one
+// transaction, after prep (if not nil: AttachPhoto records its photo
+// there).
+func (c *Client) write(collection, id string, build opBuilder, prep func(tx *sql.Tx) error) error {
 	user := c.User()
 	if user == nil {
 		return fmt.Errorf("write %s/%s: %w", collection, id, ErrLoginRequired)
@@ -177,52 +186,121 @@ func (c *Client) write(collection, id string, build func(*syncproto.Collection, 
 				return err
 			}
 		}
-		v := newViewer(c, tx)
-		cur, exists, _, err := v.doc(col, id)
-		if err != nil {
-			return err
-		}
-		op, err := build(col, cur, exists)
-		if err != nil {
-			return err
-		}
-		seq, err := getMetaInt(tx, metaNextSeq)
-		if err != nil {
-			return err
-		}
-		op.Device, op.Seq, op.Collection, op.Doc = c.DeviceID(), uint64(seq), collection, id
-		op.HLC = c.clock.Now()
-		if err := c.schema.ValidateOp(op); err != nil {
-			return err
-		}
-		var current *syncproto.DocState
-		if exists {
-			current = &cur
-		}
-		if err := col.Authorize(syncproto.Role(user.Role), op, current); err != nil {
-			return err
-		}
-		if !exists && col.Area.Ref != "" {
-			if err := v.checkRef(col, op); err != nil {
-				return err
-			}
-		}
-		body, err := json.Marshal(op)
-		if err != nil {
-			return err
-		}
-		if _, err := tx.Exec(`INSERT INTO outbox (seq, ord, collection, doc_id, priority, op, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)`,
-			op.Seq, seq, collection, id, col.Priority, string(body), c.opt.Now().UnixMilli()); err != nil {
-			return fmt.Errorf("append to outbox: %w", err)
-		}
-		if err := setMetaInt(tx, metaNextSeq, seq+1); err != nil {
-			return err
-		}
-		if err := linkPhotos(tx, col, op); err != nil {
-			return err
-		}
-		return setMeta(tx, metaClock, c.clock.Last().String())
+		return c.writeTx(tx, user, collection, id, build)
 	})
+}
+
+// writeTx makes one op in tx: it reads the document's local view, builds
+// the op, gives it the next seq and a stamp of the persisted clock, checks
+// it with the schema and the user's role, and stores op, seq and clock
+// together, with the op's references to photos queued on this device.
+func (c *Client) writeTx(tx *sql.Tx, user *User, collection, id string, build opBuilder) error {
+	col, ok := c.schema.Collection(collection)
+	if !ok {
+		return unknownCollection(collection)
+	}
+	v := newViewer(c, tx)
+	cur, exists, _, err := v.doc(col, id)
+	if err != nil {
+		return err
+	}
+	op, err := build(col, cur, exists)
+	if err != nil {
+		return err
+	}
+	seq, err := getMetaInt(tx, metaNextSeq)
+	if err != nil {
+		return err
+	}
+	op.Device, op.Seq, op.Collection, op.Doc = c.DeviceID(), uint64(seq), collection, id
+	op.HLC = c.clock.Now()
+	if err := c.schema.ValidateOp(op); err != nil {
+		return err
+	}
+	var current *syncproto.DocState
+	if exists {
+		current = &cur
+	}
+	if err := col.Authorize(syncproto.Role(user.Role), op, current); err != nil {
+		return err
+	}
+	if !exists && col.Area.Ref != "" {
+		if err := v.checkRef(col, op); err != nil {
+			return err
+		}
+	}
+	body, err := json.Marshal(op)
+	if err != nil {
+		return err
+	}
+	if _, err := tx.Exec(`INSERT INTO outbox (seq, ord, collection, doc_id, priority, op, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+		op.Seq, seq, collection, id, col.Priority, string(body), c.opt.Now().UnixMilli()); err != nil {
+		return fmt.Errorf("append to outbox: %w", err)
+	}
+	if err := setMetaInt(tx, metaNextSeq, seq+1); err != nil {
+		return err
+	}
+	if err := linkPhotos(tx, col, op); err != nil {
+		return err
+	}
+	return setMeta(tx, metaClock, c.clock.Last().String())
+}
+
+// Batch is several writes recorded as one: either every op is in the
+// outbox after Commit, or none is (an inspection with its items and the
+// hazards of the failed ones). Later writes see earlier ones (an item may
+// reference the inspection created before it). A Batch holds the device
+// file's write lock until Commit or Rollback: build it and end it at once.
+type Batch struct {
+	c    *Client
+	tx   *sql.Tx
+	user *User
+}
+
+// BeginBatch starts a Batch.
+func (c *Client) BeginBatch() (*Batch, error) {
+	user := c.User()
+	if user == nil {
+		return nil, fmt.Errorf("batch: %w", ErrLoginRequired)
+	}
+	tx, err := c.w.BeginTx(context.Background(), nil)
+	if err != nil {
+		return nil, fmt.Errorf("begin: %w", err)
+	}
+	return &Batch{c: c, tx: tx, user: user}, nil
+}
+
+// Create is Client.Create inside the batch.
+func (b *Batch) Create(collection string, fields Fields) (string, error) {
+	doc, err := newDocID()
+	if err != nil {
+		return "", err
+	}
+	if err := b.c.writeTx(b.tx, b.user, collection, doc, createOp(fields)); err != nil {
+		return "", err
+	}
+	return doc, nil
+}
+
+// Update is Client.Update inside the batch.
+func (b *Batch) Update(collection, id string, ch Change) error {
+	return b.c.writeTx(b.tx, b.user, collection, id, changeOp(id, ch))
+}
+
+// Commit stores every write of the batch.
+func (b *Batch) Commit() error {
+	if err := b.tx.Commit(); err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	return nil
+}
+
+// Rollback drops every write of the batch; after Commit it does nothing.
+func (b *Batch) Rollback() error {
+	if err := b.tx.Rollback(); err != nil && !errors.Is(err, sql.ErrTxDone) {
+		return err
+	}
+	return nil
 }
 
 // checkRef refuses to create a document whose area comes from a document

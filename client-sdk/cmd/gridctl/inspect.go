@@ -3,12 +3,10 @@ package main
 import (
 	"cmp"
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"maps"
-	"os"
 	"slices"
 	"strings"
 	"text/tabwriter"
@@ -19,83 +17,59 @@ import (
 	"github.com/gridsync/gridsync/syncproto"
 )
 
-// The inspection commands: checklists (online, kept beside the device's
-// file), inspect (offline: a whole door-to-door check with its items and
-// the hazards of the failed ones), evidence (offline: rectification
-// photos and submission) and tasks (online: what the grid must check).
+// The inspection commands: checklists and tasks (the lists sync keeps on
+// the device, so both work offline), inspect (offline: a whole
+// door-to-door check with its items and the hazards of the failed ones,
+// recorded as one batch) and evidence (offline: rectification photos and
+// submission).
 
-// checklistFile is where gridctl keeps the checklist templates, so that
-// inspect works offline.
-func (cmd *command) checklistFile() string { return cmd.db + ".checklists.json" }
-
-func (cmd *command) loadChecklists() ([]client.Checklist, error) {
-	b, err := os.ReadFile(cmd.checklistFile())
-	if errors.Is(err, os.ErrNotExist) {
-		return nil, errors.New("no checklists on this device: run gridctl checklists while online")
-	} else if err != nil {
-		return nil, err
-	}
-	var cls []client.Checklist
-	if err := json.Unmarshal(b, &cls); err != nil {
-		return nil, fmt.Errorf("%s: %w", cmd.checklistFile(), err)
-	}
-	return cls, nil
-}
-
-// checklists: download every version of every template, keep them, and
-// show the latest (with its items when -kind is given).
+// checklists shows the checklist templates kept on the device (the latest
+// version of each kind, with its items when -kind is given).
 func (cmd *command) checklists(args []string) error {
 	fs := flag.NewFlagSet("checklists", flag.ContinueOnError)
 	kind := fs.String("kind", "", "show this kind's items")
+	refresh := fs.Bool("refresh", false, "fetch the lists from the server first")
 	if _, err := parse(fs, args, 0); err != nil {
 		return err
 	}
-	ctx, cancel := context.WithTimeout(cmd.ctx, time.Minute)
-	defer cancel()
-	cls, err := cmd.c.Checklists(ctx, "", true)
+	if err := cmd.refreshLists(*refresh); err != nil {
+		return err
+	}
+	cls, err := cmd.c.Checklists(*kind, false)
 	if err != nil {
 		return err
 	}
-	b, err := json.Marshal(cls)
-	if err != nil {
-		return err
-	}
-	if err := os.WriteFile(cmd.checklistFile(), b, 0o600); err != nil {
-		return err
+	if len(cls) == 0 {
+		return errors.New("no checklists on this device: run gridctl sync while online")
 	}
 	tw := tabwriter.NewWriter(cmd.out, 0, 0, 2, ' ', 0)
-	for _, cl := range latestChecklists(cls) {
-		switch {
-		case *kind == "":
+	for _, cl := range cls {
+		if *kind == "" {
 			fmt.Fprintf(tw, "%s\tv%d\t%d items\t%s\n", cl.Kind, cl.Version, len(cl.Items), cl.Title)
-		case cl.Kind == *kind:
-			fmt.Fprintf(cmd.out, "%s v%d: %s, %d items\n", cl.Kind, cl.Version, cl.Title, len(cl.Items))
-			for _, it := range cl.Items {
-				fmt.Fprintf(tw, "%s\t%s\t%s\n", it.Code, it.Severity, it.Text)
-			}
+			continue
+		}
+		fmt.Fprintf(cmd.out, "%s v%d: %s, %d items\n", cl.Kind, cl.Version, cl.Title, len(cl.Items))
+		for _, it := range cl.Items {
+			fmt.Fprintf(tw, "%s\t%s\t%s\n", it.Code, it.Severity, it.Text)
 		}
 	}
 	if err := tw.Flush(); err != nil {
 		return err
 	}
-	fmt.Fprintf(cmd.out, "%d templates kept for offline use\n", len(cls))
+	if *kind == "" {
+		fmt.Fprintf(cmd.out, "%d checklists on this device\n", len(cls))
+	}
 	return nil
 }
 
-// latestChecklists keeps the highest version of each kind, by kind.
-func latestChecklists(cls []client.Checklist) []client.Checklist {
-	latest := map[string]client.Checklist{}
-	for _, cl := range cls {
-		if cur, ok := latest[cl.Kind]; !ok || cl.Version > cur.Version {
-			latest[cl.Kind] = cl
-		}
+// refreshLists fetches the lists when asked to.
+func (cmd *command) refreshLists(refresh bool) error {
+	if !refresh {
+		return nil
 	}
-	out := make([]client.Checklist, 0, len(latest))
-	for _, cl := range latest {
-		out = append(out, cl)
-	}
-	slices.SortFunc(out, func(a, b client.Checklist) int { return cmp.Compare(a.Kind, b.Kind) })
-	return out
+	ctx, cancel := context.WithTimeout(cmd.ctx, time.Minute)
+	defer cancel()
+	return cmd.c.RefreshLists(ctx)
 }
 
 // pairs is a repeatable CODE=VALUE flag.
@@ -136,7 +110,7 @@ func (cmd *command) inspect(args []string) error {
 	if err != nil {
 		return fmt.Errorf("site %s: %w", pos[0], err)
 	}
-	cls, err := cmd.loadChecklists()
+	cls, err := cmd.c.Checklists(cmp.Or(*kind, site.String("kind")), true)
 	if err != nil {
 		return err
 	}
@@ -166,6 +140,15 @@ func (cmd *command) inspect(args []string) error {
 			return err
 		}
 	}
+	// A failed item is a hazard at the first stage the user's role may
+	// take (a grid worker reports it, the station dispatches it); a role
+	// that takes none records the failures without hazards refused later.
+	stage := ""
+	if len(fails) > 0 {
+		if stage = firstHazardStage(cmd.c.User()); stage == "" {
+			return fmt.Errorf("%w: your role may not report hazards: record failed items as a grid worker, village officer or the station", errUsage)
+		}
+	}
 	now := time.Now().UnixMilli()
 	result := syncproto.InspectionPass
 	if len(fails) > 0 {
@@ -187,16 +170,19 @@ func (cmd *command) inspect(args []string) error {
 	if *covert {
 		f["covert"] = true
 	}
-	insp, err := cmd.c.Create("inspections", f)
+
+	// The inspection, its items, the hazards and their links: one batch,
+	// all in the outbox or nothing.
+	b, err := cmd.c.BeginBatch()
 	if err != nil {
 		return err
 	}
-	if sigFile != "" {
-		if _, err := cmd.attachFiles("inspections", insp, "signature", []string{sigFile}, *maxEdge); err != nil {
-			return err
-		}
+	defer b.Rollback()
+	insp, err := b.Create("inspections", f)
+	if err != nil {
+		return err
 	}
-	var hazards []string
+	items, hazards := map[string]string{}, map[string]string{}
 	for _, it := range cl.Items {
 		res := syncproto.ItemPass
 		switch {
@@ -213,41 +199,73 @@ func (cmd *command) inspect(args []string) error {
 		if p := shas[it.Code]; len(p) > 0 {
 			fi["photos"] = p
 		}
-		item, err := cmd.c.Create("inspection_items", fi)
-		if err != nil {
+		if items[it.Code], err = b.Create("inspection_items", fi); err != nil {
 			return fmt.Errorf("item %s: %w", it.Code, err)
 		}
-		attached, err := cmd.attachFiles("inspection_items", item, "photos", files[it.Code], *maxEdge)
-		if err != nil {
-			return fmt.Errorf("item %s: %w", it.Code, err)
-		}
-		itemPhotos := slices.Concat(shas[it.Code], attached)
 		if res != syncproto.ItemFail {
 			continue
 		}
-		fh := client.Fields{"site": site.ID, "inspection": insp, "item": item, "title": hazardTitle(itemNote, it.Text),
-			"description": it.Code + " " + it.Text, "severity": it.Severity, "status": syncproto.StageReported}
-		if len(itemPhotos) > 0 {
-			fh["photos"] = itemPhotos
+		fh := client.Fields{"site": site.ID, "inspection": insp, "item": items[it.Code], "title": hazardTitle(itemNote, it.Text),
+			"description": it.Code + " " + it.Text, "severity": it.Severity, "status": stage}
+		if p := shas[it.Code]; len(p) > 0 {
+			fh["photos"] = p
 		}
 		if *covert {
 			fh["covert"] = true
 		}
-		hz, err := cmd.c.Create("hazards", fh)
-		if err != nil {
+		if hazards[it.Code], err = b.Create("hazards", fh); err != nil {
 			return fmt.Errorf("hazard of %s: %w", it.Code, err)
 		}
-		if err := cmd.c.Update("inspection_items", item, client.Change{Set: map[string]any{"hazard": hz}}); err != nil {
+		if err := b.Update("inspection_items", items[it.Code], client.Change{Set: map[string]any{"hazard": hazards[it.Code]}}); err != nil {
 			return err
 		}
-		hazards = append(hazards, fmt.Sprintf("hazard %s  %s", hz, it.Code))
+	}
+	if err := b.Commit(); err != nil {
+		return err
 	}
 	fmt.Fprintf(cmd.out, "inspection %s of %s with %s v%d: %d items, %d failed, %d not applicable (not synced yet)\n",
 		insp, site.String("name"), cl.Kind, cl.Version, len(cl.Items), len(fails), len(na))
-	for _, h := range hazards {
-		fmt.Fprintln(cmd.out, h)
+	for _, it := range cl.Items {
+		if hz := hazards[it.Code]; hz != "" {
+			fmt.Fprintf(cmd.out, "hazard %s  %s\n", hz, it.Code)
+		}
+	}
+
+	// Photo files go into the queue once the records exist; a failed item's
+	// photos are its hazard's too.
+	if sigFile != "" {
+		if _, err := cmd.attachFiles("inspections", insp, "signature", []string{sigFile}, *maxEdge); err != nil {
+			return fmt.Errorf("the inspection is recorded; its signature photo is not: %w", err)
+		}
+	}
+	for _, it := range cl.Items {
+		attached, err := cmd.attachFiles("inspection_items", items[it.Code], "photos", files[it.Code], *maxEdge)
+		if err != nil {
+			return fmt.Errorf("the inspection is recorded; photos of item %s are not: %w", it.Code, err)
+		}
+		if hz := hazards[it.Code]; hz != "" && len(attached) > 0 {
+			if err := cmd.c.Update("hazards", hz, client.Change{Add: map[string][]string{"photos": attached}}); err != nil {
+				return fmt.Errorf("the inspection is recorded; photos of hazard %s are not: %w", hz, err)
+			}
+		}
 	}
 	return nil
+}
+
+// firstHazardStage is the first stage of a hazard's workflow that the
+// user's role may take ("" if none): a new hazard starts there.
+func firstHazardStage(u *client.User) string {
+	col, ok := syncproto.DefaultSchema().Collection("hazards")
+	if u == nil || !ok {
+		return ""
+	}
+	f, _ := col.Field("status")
+	for _, stage := range f.Stages {
+		if slices.Contains(f.Steps[syncproto.Role(u.Role)], stage) {
+			return stage
+		}
+	}
+	return ""
 }
 
 func pickChecklist(cls []client.Checklist, kind string, version int) (client.Checklist, error) {
@@ -326,21 +344,24 @@ func (cmd *command) evidence(args []string) error {
 	return nil
 }
 
-// tasks shows what the user's grid must check, from the server.
+// tasks shows what the user's area must check: the task list sync keeps,
+// brought up to date with the inspections made on this device since.
 func (cmd *command) tasks(args []string) error {
 	fs := flag.NewFlagSet("tasks", flag.ContinueOnError)
-	area := fs.String("area", "", "an area inside yours (default: yours)")
+	area := fs.String("area", "", "only this grid's sites")
 	status := fs.String("status", "", "comma-separated: ok, due, overdue, never")
+	refresh := fs.Bool("refresh", false, "fetch the lists from the server first")
 	if _, err := parse(fs, args, 0); err != nil {
 		return err
 	}
-	var statuses []string
-	if *status != "" {
-		statuses = strings.Split(*status, ",")
+	if err := cmd.refreshLists(*refresh); err != nil {
+		return err
 	}
-	ctx, cancel := context.WithTimeout(cmd.ctx, time.Minute)
-	defer cancel()
-	tasks, err := cmd.c.Tasks(ctx, *area, statuses...)
+	q := client.TaskQuery{Area: *area}
+	if *status != "" {
+		q.Statuses = strings.Split(*status, ",")
+	}
+	tasks, err := cmd.c.Tasks(q)
 	if err != nil {
 		return err
 	}

@@ -41,13 +41,18 @@ func TestInspectionSession(t *testing.T) {
 	wantOutput(t, gridctl(t, url, worker, "", 0, "tasks", "-status", "overdue,never"),
 		"overdue", "陈建国居住出租房", "never", "潘建华经营性自建房", "4 sites")
 	wantOutput(t, gridctl(t, url, worker, "", 0, "checklists", "-kind", "rented_housing"),
-		"rented_housing v1: 居住出租房消防安全检查清单, 11 items", "RH-08", "9 templates kept")
+		"rented_housing v1: 居住出租房消防安全检查清单, 11 items", "RH-08")
+	wantOutput(t, gridctl(t, url, worker, "", 0, "checklists"), "household", "9 checklists on this device")
 
 	// Offline from here: the server is not needed until the next sync.
 	out := gridctl(t, url, worker, "", 0, "inspect", site,
 		"-fail", "RH-03=楼道内电动自行车充电", "-photo", "RH-03="+photoA,
 		"-fail", "RH-08=三楼飞线充电", "-photo", "RH-08="+photoB, "-na", "RH-09", "-signature", signature)
 	wantOutput(t, out, "11 items, 2 failed, 1 not applicable")
+	// Still offline, the task list counts the inspection at once.
+	if tasks := gridctl(t, url, worker, "", 0, "tasks", "-status", "overdue,never"); strings.Contains(tasks, "陈建国居住出租房") || !strings.Contains(tasks, "3 sites") {
+		t.Fatalf("the inspected site is still due:\n%s", tasks)
+	}
 	hz := map[string]string{}
 	for _, m := range hazardLine.FindAllStringSubmatch(out, -1) {
 		hz[m[2]] = m[1]
@@ -58,12 +63,13 @@ func TestInspectionSession(t *testing.T) {
 	wantOutput(t, gridctl(t, url, worker, "", 2, "inspect", site, "-fail", "XX-01=x"), "has no item")
 	wantOutput(t, gridctl(t, url, worker, "", 2, "inspect", site, "-fail", "RH-01=x", "-photo", "RH-01=no-such-photo.jpg"),
 		"neither a file nor a sha256")
-	// 1 inspection, its signature, 11 items, 2 item photos, 2 hazards, 2 links.
-	wantOutput(t, gridctl(t, url, worker, "", 0, "outbox"), "19 ops pending")
+	// One batch of 1 inspection, 11 items, 2 hazards and 2 links; then the
+	// signature, 2 item photos and the same 2 photos on the hazards.
+	wantOutput(t, gridctl(t, url, worker, "", 0, "outbox"), "21 ops pending")
 	wantOutput(t, gridctl(t, url, worker, "", 0, "photos"), "waiting_ref", "3 photos, 3 not stored")
 	// On mobile data: the records go, the photos wait.
 	wantOutput(t, gridctl(t, url, worker, "", 0, "-unmetered-only", "-metered", "sync"),
-		"pushed 19 ops: 19 accepted, 0 rejected", "3 photos wait for an unmetered network")
+		"pushed 21 ops: 21 accepted, 0 rejected", "3 photos wait for an unmetered network")
 	wantOutput(t, gridctl(t, url, worker, "", 0, "photos"), "queued", "inspection_items/", "+1", "3 photos, 3 not stored")
 	wantOutput(t, gridctl(t, url, worker, "", 0, "upload"), "uploaded 3 photos")
 	wantOutput(t, gridctl(t, url, worker, "", 0, "photos"), "stored", "3 photos, 0 not stored")

@@ -60,12 +60,13 @@ commands:
                                   move a hazard (reported dispatched rectifying
                                   submitted verified closed); -reopen starts a new round;
                                   a dispatch without -deadline gets the county's default
-  checklists [-kind K]            download the checklist templates for offline use
+  checklists [-kind K] [-refresh] the checklist templates kept on this device (sync keeps
+                                  them; -refresh fetches them now)
   inspect SITE [-fail CODE=NOTE]... [-photo CODE=PHOTO]... [-na CODE]... [-note N]
           [-signature PHOTO | -refused WHY] [-covert] [-kind K] [-version V] [-max-edge N]
                                   a whole inspection against the site's checklist: every
                                   item passes unless failed or n/a; each failed item
-                                  reports a hazard
+                                  reports a hazard; all recorded at once or nothing
   evidence HAZARD [-photo PHOTO]... [-note N] [-submit] [-max-edge N]
                                   rectification evidence; -submit asks for verification
   attach COLLECTION DOC FILE [-field photos] [-max-edge N]
@@ -73,9 +74,11 @@ commands:
   photos                          the photo queue: each photo's state and last error
   upload                          upload queued photos now (also those backing off)
   photo-dismiss SHA256            forget a refused photo (its local copy is deleted)
-  tasks [-status overdue,never,due,ok] [-area A]
-                                  the sites your grid must check (from the server)
-  sync                            push the outbox, pull changes, upload photos
+  tasks [-status overdue,never,due,ok] [-area GRID] [-refresh]
+                                  the sites your area must check (the list sync keeps,
+                                  with this device's inspections since)
+  sync                            push the outbox, pull changes, refresh the lists,
+                                  upload photos
   outbox                          unsynced ops
   rejected                        ops the server refused
   conflicts                       concurrent edits that lost (from the server)
@@ -150,7 +153,7 @@ type command struct {
 	ctx context.Context
 	in  io.Reader
 	out io.Writer
-	db  string // the device's file; the checklists are kept beside it
+	db  string // the device's file
 }
 
 func (cmd *command) run(name string, args []string) error {
