@@ -113,4 +113,11 @@ func TestInspectionSession(t *testing.T) {
 	wantOutput(t, gridctl(t, url, worker, "", 0, "upload"), "no photo to upload")
 	wantOutput(t, gridctl(t, url, worker, "", 0, "photos"), sha, "5 photos, 0 not stored")
 	wantOutput(t, gridctl(t, url, worker, "", 1, "photo-dismiss", strings.Repeat("0", 64)), "not found")
+
+	// The station closes the other hazard unverified: only with a reason
+	// (整改销号 follows 复核 otherwise).
+	gridctl(t, url, station, "", 0, "sync")
+	wantOutput(t, gridctl(t, url, station, "", 1, "hazard-step", hz["RH-08"], "closed"), "forbidden_transition")
+	gridctl(t, url, station, "", 0, "hazard-step", hz["RH-08"], "closed", "-close-reason", "duplicate")
+	wantOutput(t, gridctl(t, url, station, "", 0, "sync"), "pushed 1 ops: 1 accepted")
 }

@@ -57,9 +57,12 @@ commands:
                                   report a hazard
   hazards                         list hazards on this device
   hazard-step HAZARD STAGE [-reopen] [-deadline YYYY-MM-DD] [-assignee A]
+          [-close-reason not_a_hazard|duplicate] [-note N]
                                   move a hazard (reported dispatched rectifying
-                                  submitted verified closed); -reopen starts a new round;
-                                  a dispatch without -deadline gets the county's default
+                                  submitted verified closed); -reopen starts a new round
+                                  (-note: why the verification failed); a dispatch or
+                                  reopen without -deadline gets the county's default;
+                                  closing before verified needs -close-reason
   checklists [-kind K] [-refresh] the checklist templates kept on this device (sync keeps
                                   them; -refresh fetches them now)
   inspect SITE [-fail CODE=NOTE]... [-photo CODE=PHOTO]... [-na CODE]... [-note N]
@@ -419,16 +422,21 @@ func (cmd *command) hazardStep(args []string) error {
 	reopen := fs.Bool("reopen", false, "start a new round (reopen)")
 	deadline := fs.String("deadline", "", "rectification deadline, YYYY-MM-DD (station)")
 	assignee := fs.String("assignee", "", "who rectifies (station)")
+	reason := fs.String("close-reason", "", "close without verification: not_a_hazard or duplicate (station)")
+	note := fs.String("note", "", "why (a verification that failed: what is still wrong)")
 	pos, err := parse(fs, args, 2)
 	if err != nil {
 		return err
 	}
-	ch := client.Change{Flow: map[string]string{"status": pos[1]}}
+	ch := client.Change{Flow: map[string]string{"status": pos[1]}, Set: map[string]any{}}
 	if *reopen {
-		ch = client.Change{Reopen: map[string]string{"status": pos[1]}}
+		ch = client.Change{Reopen: map[string]string{"status": pos[1]}, Set: map[string]any{}}
 	}
-	if *deadline != "" || *assignee != "" {
-		ch.Set = map[string]any{}
+	if *reason != "" {
+		ch.Set["close_reason"] = *reason
+	}
+	if *note != "" {
+		ch.Set["verification_note"] = *note
 	}
 	if *deadline != "" {
 		if ch.Set["deadline"], err = parseDeadline(*deadline); err != nil {
