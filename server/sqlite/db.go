@@ -69,6 +69,10 @@ func dsn(path string, writer bool) string {
 	// Savepoints (one per push in a group commit) keep their sub-journal
 	// in memory instead of a temp file.
 	q.Add("_pragma", "temp_store(MEMORY)")
+	// 64 MiB of page cache per connection (SQLite's default is 2 MiB): the
+	// upper levels of the op log's and scopes' B-trees stay in memory as
+	// the log grows to millions of ops.
+	q.Add("_pragma", "cache_size(-65536)")
 	if writer {
 		q.Set("_txlock", "immediate")
 	} else {
