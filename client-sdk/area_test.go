@@ -38,3 +38,22 @@ func TestPulledAreaEqualsSnapshot(t *testing.T) {
 		}
 	}
 }
+
+// TestLostOpReported: an op that left this device's file without reaching
+// the server (a damaged file) shows up as Lost once the server reports the
+// gap, instead of vanishing silently.
+func TestLostOpReported(t *testing.T) {
+	srv := apptest.Start(t)
+	worker := loginDevice(t, srv, "worker-1-1-1")
+	worker.sync()
+	lost := worker.create("sites", Fields{"grid": gridG01, "name": "丢失的登记", "kind": "household"})
+	worker.create("sites", Fields{"grid": gridG01, "name": "之后的登记", "kind": "household"})
+	// Damage the file: the first op disappears from the outbox.
+	if _, err := worker.w.Exec(`DELETE FROM outbox WHERE doc_id = ?`, lost); err != nil {
+		t.Fatal(err)
+	}
+	rep := worker.sync()
+	if rep.Accepted != 1 || len(rep.Lost) != 1 {
+		t.Fatalf("got %+v, want the later op accepted and the first reported lost", rep)
+	}
+}

@@ -37,6 +37,11 @@ type SyncReport struct {
 	// Skipped counts pulled changes this SDK could not apply (a collection
 	// or field it does not know: update the app).
 	Skipped int
+	// Lost lists seqs of this device that the server never received and
+	// that this file no longer holds (PushResponse.Missing): ops lost on the
+	// device, which the station sees as a gap too. Empty unless the file
+	// was damaged.
+	Lost []uint64
 	// ListsRefreshed: the checklists and the task list were fetched (they
 	// were older than Options.ListsMaxAge).
 	ListsRefreshed bool
@@ -297,6 +302,19 @@ func (c *Client) applyVerdicts(tx *sql.Tx, batch []outboxRow, resp *syncproto.Pu
 		}
 		c.log.Warn("op renumbered: the server holds another op under its seq", slog.Uint64("old", old.Seq), slog.Uint64("new", op.Seq))
 		rep.Renumbered++
+	}
+	// A seq the server says it never received, that this file holds
+	// neither in the outbox nor among the rejected ops, is an op lost on
+	// the device (a damaged file): say so, it cannot be sent again.
+	for _, seq := range resp.Missing {
+		var held bool
+		if err := tx.QueryRow(`SELECT EXISTS (SELECT 1 FROM outbox WHERE seq = ?1) OR EXISTS (SELECT 1 FROM rejected WHERE seq = ?1)`, seq).Scan(&held); err != nil {
+			return err
+		}
+		if !held && !slices.Contains(rep.Lost, seq) {
+			c.log.Error("op lost on this device: the server never received it", slog.Uint64("seq", seq))
+			rep.Lost = append(rep.Lost, seq)
+		}
 	}
 	if err := setMetaInt(tx, metaNextSeq, next); err != nil {
 		return err

@@ -476,6 +476,9 @@ func (cmd *command) sync() error {
 	if rep.Rejected > 0 {
 		fmt.Fprintln(cmd.out, "some ops were refused: see gridctl rejected")
 	}
+	if len(rep.Lost) > 0 {
+		fmt.Fprintf(cmd.out, "%d ops were lost on this device before reaching the server (seqs %v): record them again\n", len(rep.Lost), rep.Lost)
+	}
 	cmd.photoReport(&rep.Photos)
 	return nil
 }
