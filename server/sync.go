@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"time"
 
 	"github.com/gridsync/gridsync/syncproto"
@@ -17,9 +18,9 @@ type SyncService interface {
 	// gets its own accepted/rejected verdict. The reply is sent only after
 	// the transaction holding the batch is durable.
 	Push(ctx context.Context, req *syncproto.PushRequest) (*syncproto.PushResponse, error)
-	// Pull returns changes visible to the caller after cursor ("" = from the
-	// start), at most limit.
-	Pull(ctx context.Context, cursor string, limit int) (*syncproto.PullResponse, error)
+	// PullPage returns changes visible to the caller after cursor ("" =
+	// from the start), at most limit, each op as stored.
+	PullPage(ctx context.Context, cursor string, limit int) (*PullPage, error)
 	// Snapshot returns a page of the document states visible to the caller;
 	// page is "" for the first page, then the previous page's Next.
 	Snapshot(ctx context.Context, page string, limit int) (*syncproto.SnapshotResponse, error)
@@ -92,4 +93,54 @@ type DeviceStatus struct {
 	ClockOffsetMS  int64      `json:"clock_offset_ms"`
 	Revoked        bool       `json:"revoked"`
 	Rejected       int        `json:"rejected"`
+}
+
+// PullPage is a page of a pull with each op's JSON as the server stored it
+// (canonical: the encoding of the op as applied), so that a pull is sent
+// without decoding and encoding every op again. Its JSON is a
+// syncproto.PullResponse.
+type PullPage struct {
+	Changes   []StoredChange
+	Cursor    string
+	HasMore   bool
+	ServerHLC syncproto.HLC
+	Rescope   bool
+}
+
+// StoredChange is a syncproto.Change with its op still encoded.
+type StoredChange struct {
+	ServerSeq  int64           `json:"server_seq"`
+	Op         json.RawMessage `json:"op"`
+	User       string          `json:"user"`
+	ReceivedAt int64           `json:"received_at"`
+	Area       string          `json:"area,omitempty"`
+}
+
+// MarshalJSON writes the page as a syncproto.PullResponse.
+func (p *PullPage) MarshalJSON() ([]byte, error) {
+	changes := p.Changes
+	if changes == nil {
+		changes = []StoredChange{}
+	}
+	return json.Marshal(struct {
+		Protocol  int            `json:"protocol"`
+		Changes   []StoredChange `json:"changes"`
+		Cursor    string         `json:"cursor"`
+		HasMore   bool           `json:"has_more"`
+		ServerHLC syncproto.HLC  `json:"server_hlc"`
+		Rescope   bool           `json:"rescope,omitempty"`
+	}{syncproto.ProtocolVersion, changes, p.Cursor, p.HasMore, p.ServerHLC, p.Rescope})
+}
+
+// Decode returns the page with every op decoded.
+func (p *PullPage) Decode() (*syncproto.PullResponse, error) {
+	resp := &syncproto.PullResponse{Protocol: syncproto.ProtocolVersion, Changes: make([]syncproto.Change, len(p.Changes)),
+		Cursor: p.Cursor, HasMore: p.HasMore, ServerHLC: p.ServerHLC, Rescope: p.Rescope}
+	for i, c := range p.Changes {
+		resp.Changes[i] = syncproto.Change{ServerSeq: c.ServerSeq, User: c.User, ReceivedAt: c.ReceivedAt, Area: c.Area}
+		if err := json.Unmarshal(c.Op, &resp.Changes[i].Op); err != nil {
+			return nil, fmt.Errorf("decode op %d: %w", c.ServerSeq, err)
+		}
+	}
+	return resp, nil
 }

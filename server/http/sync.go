@@ -94,7 +94,7 @@ func (s *Server) pull(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	resp, err := s.svc.Sync.Pull(c.Request().Context(), c.QueryParam("cursor"), limit)
+	resp, err := s.svc.Sync.PullPage(c.Request().Context(), c.QueryParam("cursor"), limit)
 	if err != nil {
 		return err
 	}

@@ -80,7 +80,7 @@ func BenchmarkPull(b *testing.B) {
 	for range b.N {
 		cursor := ""
 		for {
-			resp, err := e.sync.Pull(station, cursor, sqlite.MaxPullLimit)
+			resp, err := e.sync.PullPage(station, cursor, sqlite.MaxPullLimit)
 			if err != nil {
 				b.Fatal(err)
 			}

@@ -68,7 +68,16 @@ func (s *SyncService) readable(role server.Role) map[string]bool {
 	return out
 }
 
-// Pull implements server.SyncService. It reads the index range of
+// Pull is PullPage with every op decoded, for Go callers.
+func (s *SyncService) Pull(ctx context.Context, cur string, limit int) (*syncproto.PullResponse, error) {
+	page, err := s.PullPage(ctx, cur, limit)
+	if err != nil {
+		return nil, err
+	}
+	return page.Decode()
+}
+
+// PullPage implements server.SyncService. It reads the index range of
 // op_scopes of the caller's area (seq > cursor), so its cost grows with the
 // changes returned, not with the size of the log. When the schema has
 // broadcast collections it also reads the "^" range of each area above
@@ -76,12 +85,12 @@ func (s *SyncService) readable(role server.Role) map[string]bool {
 // caller's village), each as its own bounded range, and merges them by
 // seq; all ranges are read in one read transaction, so no range can see a
 // commit another missed.
-func (s *SyncService) Pull(ctx context.Context, cur string, limit int) (*syncproto.PullResponse, error) {
+func (s *SyncService) PullPage(ctx context.Context, cur string, limit int) (*server.PullPage, error) {
 	p := server.PrincipalFrom(ctx)
 	if p == nil {
 		return nil, server.Errorf(server.EUNAUTHORIZED, "not logged in")
 	}
-	resp := &syncproto.PullResponse{Protocol: syncproto.ProtocolVersion, Changes: []syncproto.Change{}, ServerHLC: s.clock.Now()}
+	resp := &server.PullPage{ServerHLC: s.clock.Now()}
 	c := cursor{area: p.AreaID, role: p.Role}
 	if cur != "" {
 		got, err := parseCursor(cur)
@@ -132,11 +141,7 @@ func (s *SyncService) Pull(ctx context.Context, cur string, limit int) (*syncpro
 		if !readable[r.collection] {
 			continue
 		}
-		ch := syncproto.Change{ServerSeq: r.seq, User: r.user, ReceivedAt: r.receivedAt, Area: r.area}
-		if err := json.Unmarshal([]byte(r.body), &ch.Op); err != nil {
-			return nil, fmt.Errorf("decode op %d: %w", r.seq, err)
-		}
-		resp.Changes = append(resp.Changes, ch)
+		resp.Changes = append(resp.Changes, server.StoredChange{ServerSeq: r.seq, Op: json.RawMessage(r.body), User: r.user, ReceivedAt: r.receivedAt, Area: r.area})
 	}
 	resp.Cursor = c.String()
 	s.notePull(p.DeviceID)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -688,5 +689,37 @@ func TestReadRestrictedMatrix(t *testing.T) {
 				t.Errorf("pull sees %v, snapshot sees %v, want %v", pulled, snap, tc.sees)
 			}
 		})
+	}
+}
+
+// TestPullPageJSON: a pull page sent as stored JSON reads back as exactly
+// the response Pull decodes, empty pages too.
+func TestPullPageJSON(t *testing.T) {
+	e := mustSyncEnv(t)
+	ctx := e.as(t, "worker-1-1-1", "phone-worker-111")
+	d := newDevice("phone-worker-111")
+	mustPush(t, e.sync, ctx, d.push(d.op("sites", "site-a", site(grid111, "张家"))))
+	cursor := ""
+	for range 3 {
+		page, err := e.sync.PullPage(ctx, cursor, 4)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := json.Marshal(page)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var sent syncproto.PullResponse
+		if err := json.Unmarshal(b, &sent); err != nil {
+			t.Fatal(err)
+		}
+		want, err := page.Decode()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(&sent, want) || sent.Changes == nil {
+			t.Fatalf("sent %s\ndecoded %+v", b, want)
+		}
+		cursor = page.Cursor
 	}
 }
