@@ -290,7 +290,7 @@ func decodeMissing(data []byte) ([]missingPhoto, error) {
 		return nil, protocolError("missing photos reply: %v", err)
 	}
 	for _, p := range r.Photos {
-		if !validSHA256(p.SHA256) {
+		if !syncproto.ValidSHA256(p.SHA256) {
 			return nil, protocolError("missing photo %.80q is not a sha256", p.SHA256)
 		}
 	}
@@ -311,25 +311,12 @@ func decodeDocPhotos(data []byte) (map[string]bool, error) {
 	}
 	out := make(map[string]bool, len(r.Photos))
 	for _, p := range r.Photos {
-		if !validSHA256(p.SHA256) {
+		if !syncproto.ValidSHA256(p.SHA256) {
 			return nil, protocolError("document photo %.80q is not a sha256", p.SHA256)
 		}
 		out[p.SHA256] = out[p.SHA256] || p.Present
 	}
 	return out, nil
-}
-
-// validSHA256 reports whether s is 64 lowercase hex digits.
-func validSHA256(s string) bool {
-	if len(s) != 64 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
-			return false
-		}
-	}
-	return true
 }
 
 // Bounds on the lists a device keeps (lists.go): far above a real county's

@@ -168,7 +168,7 @@ func FuzzDecodeMissing(f *testing.F) {
 			return
 		}
 		for _, p := range ps {
-			if !validSHA256(p.SHA256) {
+			if !syncproto.ValidSHA256(p.SHA256) {
 				t.Fatalf("accepted sha %q", p.SHA256)
 			}
 		}
@@ -182,7 +182,7 @@ func FuzzDecodeDocPhotos(f *testing.F) {
 			return
 		}
 		for sha := range present {
-			if !validSHA256(sha) {
+			if !syncproto.ValidSHA256(sha) {
 				t.Fatalf("accepted sha %q", sha)
 			}
 		}

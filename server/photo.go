@@ -300,19 +300,6 @@ type PhotoService interface {
 	OpenPhoto(ctx context.Context, sha256 string, thumb bool) (io.ReadCloser, *Photo, error)
 }
 
-// ValidSHA256 reports whether s is 64 lowercase hex digits.
-func ValidSHA256(s string) bool {
-	if len(s) != 64 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
-			return false
-		}
-	}
-	return true
-}
-
 // SniffLen is how many leading bytes SniffPhoto needs to decide; fewer are
 // enough only for a whole photo shorter than that.
 const SniffLen = imagefmt.SniffLen

@@ -169,7 +169,7 @@ func (f *Field) checkElem(s string) error {
 			return reject(CodeInvalidValue, "field %q: %q is not an id", f.Name, s)
 		}
 	case TypeSHA256:
-		if !validSHA256(s) {
+		if !ValidSHA256(s) {
 			return reject(CodeInvalidValue, "field %q: %q is not 64 lowercase hex digits", f.Name, s)
 		}
 	default:
@@ -229,7 +229,9 @@ func validGeo(v []byte) bool {
 	return ok1 && ok2 && lat >= -90 && lat <= 90 && lng >= -180 && lng <= 180
 }
 
-func validSHA256(s string) bool {
+// ValidSHA256 reports whether s is a photo's content address: 64
+// lowercase hex digits (TypeSHA256).
+func ValidSHA256(s string) bool {
 	if len(s) != 64 {
 		return false
 	}

@@ -22,6 +22,7 @@ import (
 	"github.com/gridsync/gridsync/internal/exif"
 	"github.com/gridsync/gridsync/server"
 	"github.com/gridsync/gridsync/server/blob"
+	"github.com/gridsync/gridsync/syncproto"
 )
 
 // Tuning of the photo service.
@@ -290,7 +291,7 @@ func randomBytes(n int) []byte {
 
 func validateNewUpload(nu server.NewUpload) error {
 	switch {
-	case !server.ValidSHA256(nu.SHA256):
+	case !syncproto.ValidSHA256(nu.SHA256):
 		return server.Errorf(server.EINVALID, "sha256 must be 64 lowercase hex digits, the SHA-256 of the photo")
 	case nu.Length <= 0:
 		return server.Errorf(server.EINVALID, "length must be at least 1 byte")

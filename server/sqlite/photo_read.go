@@ -300,7 +300,7 @@ func (s *PhotoService) OpenPhoto(ctx context.Context, sha string, wantThumb bool
 		return nil, nil, err
 	}
 	notFound := server.Errorf(server.ENOTFOUND, "photo not found")
-	if !server.ValidSHA256(sha) {
+	if !syncproto.ValidSHA256(sha) {
 		return nil, nil, notFound
 	}
 	// Removed references (live = 0) count: evidence once referenced stays
