@@ -329,9 +329,9 @@ const (
 
 // decodeChecklists decodes GET /v1/checklists: each template with a kind,
 // a version >= 1 and items with codes.
-func decodeChecklists(data []byte) ([]Checklist, error) {
+func decodeChecklists(data []byte) ([]syncproto.Checklist, error) {
 	var r struct {
-		Checklists []Checklist `json:"checklists"`
+		Checklists []syncproto.Checklist `json:"checklists"`
 	}
 	if err := json.Unmarshal(data, &r); err != nil {
 		return nil, protocolError("checklists reply: %v", err)
@@ -354,9 +354,9 @@ func decodeChecklists(data []byte) ([]Checklist, error) {
 
 // decodeTasks decodes GET /v1/tasks: each task names a site, has a
 // positive interval, and a last check when it has a due time.
-func decodeTasks(data []byte) ([]Task, error) {
+func decodeTasks(data []byte) ([]syncproto.Task, error) {
 	var r struct {
-		Tasks []Task `json:"tasks"`
+		Tasks []syncproto.Task `json:"tasks"`
 	}
 	if err := json.Unmarshal(data, &r); err != nil {
 		return nil, protocolError("tasks reply: %v", err)
@@ -365,7 +365,7 @@ func decodeTasks(data []byte) ([]Task, error) {
 		return nil, protocolError("%d tasks, at most %d", len(r.Tasks), maxTasks)
 	}
 	for _, t := range r.Tasks {
-		if !syncproto.ValidDocID(t.SiteID) || t.IntervalDays < 1 || t.IntervalDays > 3660 || (t.DueAt != nil && t.LastChecked == nil) {
+		if !syncproto.ValidDocID(t.SiteID) || t.IntervalDays < 1 || t.IntervalDays > 3660 || (t.DueAt != nil && t.LastCheckedAt == nil) {
 			return nil, protocolError("task of site %q: interval %d", t.SiteID, t.IntervalDays)
 		}
 	}

@@ -202,8 +202,8 @@ func FuzzDecodeTasks(f *testing.F) {
 				t.Fatalf("accepted task %+v", task)
 			}
 			var last time.Time
-			if task.LastChecked != nil {
-				last = *task.LastChecked
+			if task.LastCheckedAt != nil {
+				last = *task.LastCheckedAt
 			}
 			syncproto.CheckSite(last, task.IntervalDays, time.Now())
 			if _, err := json.Marshal(task); err != nil {

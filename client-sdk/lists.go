@@ -1,14 +1,12 @@
 package client
 
 import (
-	"cmp"
 	"context"
 	"database/sql"
 	"encoding/json"
 	"net/http"
 	"net/url"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/gridsync/gridsync/syncproto"
@@ -26,47 +24,6 @@ import (
 // fetches them again.
 const DefaultListsMaxAge = 30 * time.Minute
 
-// Checklist is a checklist template (检查清单) for one site kind. An
-// inspection names the kind and version it used, so a device may keep an
-// old version: the server accepts every version it ever published.
-type Checklist struct {
-	Kind    string          `json:"kind"`
-	Version int             `json:"version"`
-	Title   string          `json:"title"`
-	Items   []ChecklistItem `json:"items"`
-}
-
-// ChecklistItem is one line of a checklist.
-type ChecklistItem struct {
-	Code     string `json:"code"`
-	Text     string `json:"text"`
-	Severity string `json:"severity"` // major or general: the severity of the hazard a failure is
-	Basis    string `json:"basis,omitempty"`
-}
-
-// Task is a site the user's area must check, with where it stands in its
-// check window: the server's list as last synced, brought up to date on
-// the device with the inspections made since (syncproto.CheckSite).
-type Task struct {
-	SiteID       string `json:"site_id"`
-	SiteName     string `json:"site_name"`
-	Kind         string `json:"kind"`
-	SubKind      string `json:"sub_kind,omitempty"`
-	RiskLevel    string `json:"risk_level,omitempty"`
-	AreaID       string `json:"area_id"`
-	Address      string `json:"address,omitempty"`
-	IntervalDays int    `json:"interval_days"`
-	// Status is ok, due, overdue or never (syncproto.CheckStatus).
-	Status string `json:"status"`
-	// LastChecked is the latest check (nil: never), LastInspection its
-	// inspection ("" for a check from the imported history).
-	LastChecked    *time.Time `json:"last_checked_at"`
-	LastInspection string     `json:"last_inspection,omitempty"`
-	AgeDays        int        `json:"age_days"`
-	// DueAt is when the site becomes overdue; nil if never checked.
-	DueAt *time.Time `json:"due_at"`
-}
-
 // TaskQuery selects tasks. The zero value selects all.
 type TaskQuery struct {
 	// Statuses keeps tasks with one of these statuses (none: all).
@@ -78,7 +35,7 @@ type TaskQuery struct {
 // RefreshLists fetches the checklists and the task list from the server
 // now and replaces the local copies (each in one local transaction).
 func (c *Client) RefreshLists(ctx context.Context) error {
-	var cls []Checklist
+	var cls []syncproto.Checklist
 	err := c.call(ctx, request{method: http.MethodGet, path: "/v1/checklists", query: url.Values{"all": {"1"}}, auth: true},
 		func(b []byte) (err error) {
 			cls, err = decodeChecklists(b)
@@ -87,7 +44,7 @@ func (c *Client) RefreshLists(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	var tasks []Task
+	var tasks []syncproto.Task
 	if u := c.User(); u == nil || syncproto.Role(u.Role) != syncproto.RoleCountyAdmin {
 		// The county's list is every site of the county: the county works
 		// from the dashboard, not from a phone's task list.
@@ -159,8 +116,8 @@ func (c *Client) refreshListsIfOld(ctx context.Context, rep *SyncReport) error {
 // Checklists returns the local checklist templates: the latest version of
 // each kind (of kind only, if not empty), or every version with
 // allVersions; by kind, then version.
-func (c *Client) Checklists(kind string, allVersions bool) ([]Checklist, error) {
-	var out []Checklist
+func (c *Client) Checklists(kind string, allVersions bool) ([]syncproto.Checklist, error) {
+	var out []syncproto.Checklist
 	err := c.view(func(tx *sql.Tx) error {
 		rows, err := tx.Query(`SELECT body FROM checklists WHERE ? = '' OR kind = ? ORDER BY kind, version`, kind, kind)
 		if err != nil {
@@ -169,7 +126,7 @@ func (c *Client) Checklists(kind string, allVersions bool) ([]Checklist, error) 
 		defer rows.Close()
 		for rows.Next() {
 			var body string
-			var cl Checklist
+			var cl syncproto.Checklist
 			if err := rows.Scan(&body); err != nil {
 				return err
 			}
@@ -193,9 +150,9 @@ func (c *Client) Checklists(kind string, allVersions bool) ([]Checklist, error) 
 // inspections since (also those not synced yet; an inspection with result
 // no_access does not count, as on the server). Sites registered since the
 // last refresh appear after the next one.
-func (c *Client) Tasks(q TaskQuery) ([]Task, error) {
+func (c *Client) Tasks(q TaskQuery) ([]syncproto.Task, error) {
 	now := c.opt.Now()
-	var out []Task
+	var out []syncproto.Task
 	err := c.view(func(tx *sql.Tx) error {
 		latest, err := c.localChecks(tx, now)
 		if err != nil {
@@ -208,7 +165,7 @@ func (c *Client) Tasks(q TaskQuery) ([]Task, error) {
 		defer rows.Close()
 		for rows.Next() {
 			var body string
-			var t Task
+			var t syncproto.Task
 			if err := rows.Scan(&body); err != nil {
 				return err
 			}
@@ -219,26 +176,26 @@ func (c *Client) Tasks(q TaskQuery) ([]Task, error) {
 				continue
 			}
 			var last time.Time
-			if t.LastChecked != nil {
-				last = *t.LastChecked
+			if t.LastCheckedAt != nil {
+				last = *t.LastCheckedAt
 			}
 			if l, ok := latest[t.SiteID]; ok && l.at.After(last) {
 				last, t.LastInspection = l.at, l.id
-				t.LastChecked = &l.at
+				t.LastCheckedAt = &l.at
 			}
 			chk := syncproto.CheckSite(last, t.IntervalDays, now)
-			t.Status, t.AgeDays, t.DueAt = string(chk.Status), chk.AgeDays, nil
+			t.Status, t.AgeDays, t.DueAt = chk.Status, chk.AgeDays, nil
 			if !last.IsZero() {
 				due := chk.DueAt
 				t.DueAt = &due
 			}
-			if len(q.Statuses) == 0 || slices.Contains(q.Statuses, t.Status) {
+			if len(q.Statuses) == 0 || slices.Contains(q.Statuses, string(t.Status)) {
 				out = append(out, t)
 			}
 		}
 		return rows.Err()
 	})
-	slices.SortStableFunc(out, compareTasks)
+	slices.SortStableFunc(out, func(a, b syncproto.Task) int { return syncproto.CompareTasks(&a, &b) })
 	return out, err
 }
 
@@ -291,16 +248,4 @@ func (c *Client) localChecks(tx *sql.Tx, now time.Time) (map[string]localCheck, 
 		}
 	}
 	return out, nil
-}
-
-// urgency orders statuses for the task list, as the server does.
-var urgency = map[string]int{string(syncproto.CheckOverdue): 0, string(syncproto.CheckNever): 1, string(syncproto.CheckDue): 2, string(syncproto.CheckOK): 3}
-
-func compareTasks(a, b Task) int {
-	return cmp.Or(
-		cmp.Compare(urgency[a.Status], urgency[b.Status]),
-		cmp.Compare(b.AgeDays-b.IntervalDays, a.AgeDays-a.IntervalDays),
-		strings.Compare(a.SiteName, b.SiteName),
-		strings.Compare(a.SiteID, b.SiteID),
-	)
 }

@@ -14,7 +14,7 @@ const (
 	siteOverdue = "0192f000-0000-7000-8000-000000000002" // 陈建国居住出租房, 21 days, every 15
 )
 
-func taskOf(tb testing.TB, tasks []Task, site string) Task {
+func taskOf(tb testing.TB, tasks []syncproto.Task, site string) syncproto.Task {
 	tb.Helper()
 	for _, t := range tasks {
 		if t.SiteID == site {
@@ -22,7 +22,7 @@ func taskOf(tb testing.TB, tasks []Task, site string) Task {
 		}
 	}
 	tb.Fatalf("no task for site %s", site)
-	return Task{}
+	return syncproto.Task{}
 }
 
 // TestListsOffline: Sync keeps the checklists and the task list on the
@@ -44,13 +44,13 @@ func TestListsOffline(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(tasks) != 6 || tasks[0].Status != string(syncproto.CheckOverdue) {
+	if len(tasks) != 6 || tasks[0].Status != syncproto.CheckOverdue {
 		t.Fatalf("got %d tasks, the first %+v; want grid G01's 6, most urgent first", len(tasks), tasks[0])
 	}
-	if got := taskOf(t, tasks, siteNever); got.Status != string(syncproto.CheckNever) || got.LastChecked != nil || got.IntervalDays == 0 {
+	if got := taskOf(t, tasks, siteNever); got.Status != syncproto.CheckNever || got.LastCheckedAt != nil || got.IntervalDays == 0 {
 		t.Fatalf("never-checked site: %+v", got)
 	}
-	if got := taskOf(t, tasks, siteOverdue); got.Status != string(syncproto.CheckOverdue) || got.AgeDays != 21 || got.DueAt == nil {
+	if got := taskOf(t, tasks, siteOverdue); got.Status != syncproto.CheckOverdue || got.AgeDays != 21 || got.DueAt == nil {
 		t.Fatalf("overdue site: %+v", got)
 	}
 	cls, err := worker.Checklists("", false)
@@ -62,13 +62,13 @@ func TestListsOffline(t *testing.T) {
 	}
 
 	worker.create("inspections", Fields{"site": siteNever, "result": syncproto.InspectionNoAccess, "finished_at": time.Now().UnixMilli()})
-	if got := taskOf(t, mustTasks(t, worker, TaskQuery{}), siteNever); got.Status != string(syncproto.CheckNever) {
+	if got := taskOf(t, mustTasks(t, worker, TaskQuery{}), siteNever); got.Status != syncproto.CheckNever {
 		t.Fatalf("a no_access visit counted as a check: %+v", got)
 	}
 	checked := time.Now().Add(-2 * time.Hour)
 	insp := worker.create("inspections", Fields{"site": siteNever, "result": syncproto.InspectionPass, "finished_at": checked.UnixMilli()})
 	got := taskOf(t, mustTasks(t, worker, TaskQuery{}), siteNever)
-	if got.Status != string(syncproto.CheckOK) || got.LastInspection != insp || got.LastChecked == nil || !got.LastChecked.Equal(checked.Truncate(time.Millisecond)) {
+	if got.Status != syncproto.CheckOK || got.LastInspection != insp || got.LastCheckedAt == nil || !got.LastCheckedAt.Equal(checked.Truncate(time.Millisecond)) {
 		t.Fatalf("after an offline inspection: %+v", got)
 	}
 	if due := mustTasks(t, worker, TaskQuery{Statuses: []string{"never"}}); len(due) != 0 {
@@ -76,7 +76,7 @@ func TestListsOffline(t *testing.T) {
 	}
 }
 
-func mustTasks(tb testing.TB, d *device, q TaskQuery) []Task {
+func mustTasks(tb testing.TB, d *device, q TaskQuery) []syncproto.Task {
 	tb.Helper()
 	tasks, err := d.Tasks(q)
 	if err != nil {

@@ -3,18 +3,20 @@ package server
 import (
 	"context"
 	"encoding/json"
+
+	"github.com/gridsync/gridsync/syncproto"
 )
 
 // Dataset is the import format of a county: its area tree, users, checklist
 // templates, policy and sites. The demo county in fixtures/ is one; a real
 // county's initial load uses the same format and the same code path.
 type Dataset struct {
-	Format     int               `json:"format"`
-	Areas      []Area            `json:"areas"`
-	Users      []DatasetUser     `json:"users"`
-	Checklists []Checklist       `json:"checklists"`
-	Sites      []json.RawMessage `json:"sites"`
-	Policy     json.RawMessage   `json:"policy"`
+	Format     int                   `json:"format"`
+	Areas      []Area                `json:"areas"`
+	Users      []DatasetUser         `json:"users"`
+	Checklists []syncproto.Checklist `json:"checklists"`
+	Sites      []json.RawMessage     `json:"sites"`
+	Policy     json.RawMessage       `json:"policy"`
 }
 
 // DatasetUser is a user line of a Dataset.
@@ -25,22 +27,6 @@ type DatasetUser struct {
 	Area     string `json:"area"`
 	Phone    string `json:"phone"`
 	Password string `json:"password"`
-}
-
-// Checklist is a versioned checklist template (检查清单) for one site kind.
-type Checklist struct {
-	Kind    string          `json:"kind"`
-	Version int             `json:"version"`
-	Title   string          `json:"title"`
-	Items   []ChecklistItem `json:"items"`
-}
-
-// ChecklistItem is one line of a checklist.
-type ChecklistItem struct {
-	Code     string `json:"code"`
-	Text     string `json:"text"`
-	Severity string `json:"severity"`
-	Basis    string `json:"basis,omitempty"`
 }
 
 // ImportReport says what an import wrote. Resumed: it finished an

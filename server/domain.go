@@ -69,7 +69,7 @@ type ChecklistService interface {
 	// Checklists returns templates: the latest version of each kind, or
 	// every version (q.AllVersions), optionally of one kind. Unknown kind:
 	// an empty list.
-	Checklists(ctx context.Context, q ChecklistQuery) ([]*Checklist, error)
+	Checklists(ctx context.Context, q ChecklistQuery) ([]*syncproto.Checklist, error)
 }
 
 // ChecklistQuery selects checklist templates.
@@ -85,7 +85,7 @@ type InspectionService interface {
 	// with their check status, most urgent first: overdue (most days
 	// over first), never checked, due, then ok. It is a grid worker's
 	// task list.
-	Tasks(ctx context.Context, q TaskQuery) ([]*Task, error)
+	Tasks(ctx context.Context, q TaskQuery) ([]*syncproto.Task, error)
 	// Coverage returns the coverage of an area (default the caller's) and
 	// of every area below it, parents first.
 	Coverage(ctx context.Context, areaID string) ([]*Coverage, error)
@@ -98,31 +98,6 @@ type TaskQuery struct {
 	Statuses []syncproto.CheckStatus
 	// At is the moment the statuses are computed for (zero: now).
 	At time.Time
-}
-
-// Task is one site to check: where it stands in its check window.
-type Task struct {
-	SiteID       string                `json:"site_id"`
-	SiteName     string                `json:"site_name"`
-	Kind         string                `json:"kind"`
-	RiskLevel    string                `json:"risk_level,omitempty"`
-	AreaID       string                `json:"area_id"`
-	Address      string                `json:"address,omitempty"`
-	IntervalDays int                   `json:"interval_days"`
-	Status       syncproto.CheckStatus `json:"status"`
-	// LastCheckedAt is the latest check: an inspection's finished_at (the
-	// device's time, never later than the server received it), or the
-	// imported history. Nil if never checked.
-	LastCheckedAt *time.Time `json:"last_checked_at,omitempty"`
-	// LastInspection is the id of that inspection ("" for history).
-	LastInspection string `json:"last_inspection,omitempty"`
-	// AgeDays is whole days since the last check, -1 if never.
-	AgeDays int `json:"age_days"`
-	// DueAt is when the site becomes overdue; nil if never checked.
-	DueAt *time.Time `json:"due_at,omitempty"`
-	// SubKind is which of the nine small places a nine_small site is
-	// ("" when not given yet).
-	SubKind string `json:"sub_kind,omitempty"`
 }
 
 // Coverage is the share of an area's sites checked within their window

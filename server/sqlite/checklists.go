@@ -114,7 +114,7 @@ func (c *checklistItems) of(ctx context.Context, tx *Tx, kind string, version in
 	} else if err != nil {
 		return nil, fmt.Errorf("checklist: %w", err)
 	}
-	var items []server.ChecklistItem
+	var items []syncproto.ChecklistItem
 	if err := json.Unmarshal([]byte(raw), &items); err != nil {
 		return nil, fmt.Errorf("checklist %s: %w", key, err)
 	}
@@ -130,7 +130,7 @@ func (c *checklistItems) of(ctx context.Context, tx *Tx, kind string, version in
 
 // Checklists implements server.ChecklistService. Templates are county-wide
 // and not secret, but the caller must be logged in.
-func (s *DomainService) Checklists(ctx context.Context, q server.ChecklistQuery) ([]*server.Checklist, error) {
+func (s *DomainService) Checklists(ctx context.Context, q server.ChecklistQuery) ([]*syncproto.Checklist, error) {
 	if server.PrincipalFrom(ctx) == nil {
 		return nil, server.Errorf(server.EUNAUTHORIZED, "not logged in")
 	}
@@ -143,9 +143,9 @@ func (s *DomainService) Checklists(ctx context.Context, q server.ChecklistQuery)
 		return nil, fmt.Errorf("checklists: %w", err)
 	}
 	defer rows.Close()
-	out := []*server.Checklist{}
+	out := []*syncproto.Checklist{}
 	for rows.Next() {
-		var c server.Checklist
+		var c syncproto.Checklist
 		var items string
 		if err := rows.Scan(&c.Kind, &c.Version, &c.Title, &items); err != nil {
 			return nil, err

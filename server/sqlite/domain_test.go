@@ -622,9 +622,9 @@ func TestChecklistRule(t *testing.T) {
 	))
 	wantCodes(t, resp, "", syncproto.CodeUnknownChecklist, syncproto.CodeUnknownChecklist, "")
 	// The county publishes household v2; v1 devices keep syncing.
-	v2 := server.Checklist{Kind: "household", Version: 2, Title: "家庭户检查清单（2026版）", Items: []server.ChecklistItem{
+	v2 := syncproto.Checklist{Kind: "household", Version: 2, Title: "家庭户检查清单（2026版）", Items: []syncproto.ChecklistItem{
 		{Code: "HH-01", Text: "电动自行车未在室内、楼道充电", Severity: "general"}}}
-	if _, err := sqlite.NewImportService(e.db, nil).Import(context.Background(), &server.Dataset{Format: 1, Checklists: []server.Checklist{v2}}); err != nil {
+	if _, err := sqlite.NewImportService(e.db, nil).Import(context.Background(), &server.Dataset{Format: 1, Checklists: []syncproto.Checklist{v2}}); err != nil {
 		t.Fatal(err)
 	}
 	resp = mustPush(t, e.sync, worker, d.push(
@@ -868,7 +868,7 @@ func TestTasksAndCoverage(t *testing.T) {
 	}
 
 	worker := e.as(t, "worker-1-1-1", "phone-worker-111")
-	taskNames := func(ts []*server.Task) (out []string) {
+	taskNames := func(ts []*syncproto.Task) (out []string) {
 		for _, t := range ts {
 			out = append(out, fmt.Sprintf("%s:%s", t.Status, strings.SplitN(t.SiteName, "（", 2)[0]))
 		}
@@ -926,7 +926,7 @@ func TestTasksAndCoverage(t *testing.T) {
 				"finished_at": now.Add(10 * server.Day).UnixMilli()}),
 		)))
 		tasks, _ := dom.Tasks(worker, server.TaskQuery{})
-		byName := map[string]*server.Task{}
+		byName := map[string]*syncproto.Task{}
 		for _, t := range tasks {
 			byName[strings.SplitN(t.SiteName, "（", 2)[0]] = t
 		}

@@ -424,7 +424,7 @@ func rootArea(areas []server.Area) string {
 	return ""
 }
 
-func createChecklist(ctx context.Context, tx *Tx, c server.Checklist) error {
+func createChecklist(ctx context.Context, tx *Tx, c syncproto.Checklist) error {
 	switch {
 	case c.Kind == "" || c.Version < 1 || c.Title == "":
 		return server.Errorf(server.EINVALID, "checklist needs kind, version >= 1 and title")

@@ -1,12 +1,10 @@
 package sqlite
 
 import (
-	"cmp"
 	"context"
 	"database/sql"
 	"encoding/json"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/gridsync/gridsync/server"
@@ -79,7 +77,7 @@ func boolValue(st *syncproto.DocState, field string) bool {
 }
 
 // Tasks implements server.InspectionService.
-func (s *DomainService) Tasks(ctx context.Context, q server.TaskQuery) ([]*server.Task, error) {
+func (s *DomainService) Tasks(ctx context.Context, q server.TaskQuery) ([]*syncproto.Task, error) {
 	_, area, err := s.scope(ctx, q.AreaID)
 	if err != nil {
 		return nil, err
@@ -100,7 +98,7 @@ func (s *DomainService) Tasks(ctx context.Context, q server.TaskQuery) ([]*serve
 		return nil, err
 	}
 	pol := newPolicies(tx)
-	var out []*server.Task
+	var out []*syncproto.Task
 	for _, sc := range sites {
 		t, err := sc.task(ctx, pol, now)
 		if err != nil {
@@ -110,33 +108,19 @@ func (s *DomainService) Tasks(ctx context.Context, q server.TaskQuery) ([]*serve
 			out = append(out, t)
 		}
 	}
-	slices.SortStableFunc(out, compareTasks)
+	slices.SortStableFunc(out, syncproto.CompareTasks)
 	return out, nil
 }
 
-// urgency orders statuses for the task list.
-var urgency = map[syncproto.CheckStatus]int{syncproto.CheckOverdue: 0, syncproto.CheckNever: 1, syncproto.CheckDue: 2, syncproto.CheckOK: 3}
-
-// compareTasks orders the most urgent first: by status, then the longest
-// overdue (the oldest check) first, then by name.
-func compareTasks(a, b *server.Task) int {
-	return cmp.Or(
-		cmp.Compare(urgency[a.Status], urgency[b.Status]),
-		cmp.Compare(b.AgeDays-b.IntervalDays, a.AgeDays-a.IntervalDays),
-		strings.Compare(a.SiteName, b.SiteName),
-		strings.Compare(a.SiteID, b.SiteID),
-	)
-}
-
 // task computes a site's task at now.
-func (sc *siteCheck) task(ctx context.Context, pol *policies, now time.Time) (*server.Task, error) {
+func (sc *siteCheck) task(ctx context.Context, pol *policies, now time.Time) (*syncproto.Task, error) {
 	p, err := pol.of(ctx, sc.areaPath)
 	if err != nil {
 		return nil, err
 	}
 	interval := p.CheckIntervalDaysFor(sc.kind, sc.risk)
 	c := syncproto.CheckSite(sc.last, interval, now)
-	t := &server.Task{SiteID: sc.id, SiteName: sc.name, Kind: sc.kind, RiskLevel: sc.risk, AreaID: sc.areaID, Address: sc.address,
+	t := &syncproto.Task{SiteID: sc.id, SiteName: sc.name, Kind: sc.kind, RiskLevel: sc.risk, AreaID: sc.areaID, Address: sc.address,
 		IntervalDays: interval, Status: c.Status, AgeDays: c.AgeDays, LastInspection: sc.lastInspection, SubKind: sc.subKind}
 	if !sc.last.IsZero() {
 		last, due := sc.last, c.DueAt

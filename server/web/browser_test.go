@@ -927,7 +927,7 @@ func overdueIDs(t *testing.T, d *testDevice) []string {
 // taskIDs asks /v1/tasks for the sites with a check status.
 func taskIDs(t *testing.T, d *testDevice, status string) []string {
 	t.Helper()
-	var resp struct{ Tasks []server.Task }
+	var resp struct{ Tasks []syncproto.Task }
 	d.call("GET", "/v1/tasks?status="+status, nil, &resp)
 	var ids []string
 	for _, x := range resp.Tasks {

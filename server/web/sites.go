@@ -13,7 +13,7 @@ import (
 // status from the domain's task list.
 type siteRow struct {
 	*siteView
-	Task        *server.Task
+	Task        *syncproto.Task
 	OpenHazards int
 	// Days is how many days the site is overdue (status overdue) or has
 	// left in its window (due, ok).

@@ -118,7 +118,7 @@ func (cmd *command) inspect(args []string) error {
 	if err != nil {
 		return err
 	}
-	codes := map[string]client.ChecklistItem{}
+	codes := map[string]syncproto.ChecklistItem{}
 	for _, it := range cl.Items {
 		codes[it.Code] = it
 	}
@@ -268,8 +268,8 @@ func firstHazardStage(u *client.User) string {
 	return ""
 }
 
-func pickChecklist(cls []client.Checklist, kind string, version int) (client.Checklist, error) {
-	var best *client.Checklist
+func pickChecklist(cls []syncproto.Checklist, kind string, version int) (syncproto.Checklist, error) {
+	var best *syncproto.Checklist
 	for i, cl := range cls {
 		if cl.Kind != kind || version > 0 && cl.Version != version {
 			continue
@@ -279,7 +279,7 @@ func pickChecklist(cls []client.Checklist, kind string, version int) (client.Che
 		}
 	}
 	if best == nil {
-		return client.Checklist{}, fmt.Errorf("no checklist %s (version %d) kept: run gridctl checklists while online", kind, version)
+		return syncproto.Checklist{}, fmt.Errorf("no checklist %s (version %d) kept: run gridctl checklists while online", kind, version)
 	}
 	return *best, nil
 }
@@ -369,7 +369,7 @@ func (cmd *command) tasks(args []string) error {
 	fmt.Fprintln(tw, "STATUS\tLAST CHECK\tDUE BY\tSITE\tRISK\tNAME")
 	for _, t := range tasks {
 		last, due := "never", "now"
-		if t.LastChecked != nil {
+		if t.LastCheckedAt != nil {
 			last = fmt.Sprintf("%d days ago", t.AgeDays)
 			due = t.DueAt.Add(-time.Millisecond).Local().Format(time.DateOnly)
 		}
