@@ -36,16 +36,6 @@ func MustParseHLC(tb testing.TB, s string) HLC {
 	return h
 }
 
-// MustParseStamp parses s or fails the test.
-func MustParseStamp(tb testing.TB, s string) Stamp {
-	tb.Helper()
-	st, err := ParseStamp(s)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return st
-}
-
 // MustCollection returns a collection of the default schema.
 func MustCollection(tb testing.TB, name string) *Collection {
 	tb.Helper()
