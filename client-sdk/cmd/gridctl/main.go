@@ -44,7 +44,7 @@ commands:
   logout                          forget the session (unsynced work stays)
   whoami                          the logged-in user and this device
   sites                           list sites on this device
-  site-add -name N -kind K [-grid G] [-address A] [-phone P]
+  site-add -name N -kind K [-sub-kind S] [-grid G] [-address A] [-phone P]
                                   register a site (kind: household, rented_housing,
                                   shared_use, self_built, nine_small, crowded_place,
                                   factory_warehouse, high_rise, elderly_alone)
@@ -283,6 +283,7 @@ func (cmd *command) siteAdd(args []string) error {
 	fs := flag.NewFlagSet("site-add", flag.ContinueOnError)
 	name := fs.String("name", "", "name of the site")
 	kind := fs.String("kind", "", "kind of site")
+	subKind := fs.String("sub-kind", "", "which of the nine small places (nine_small sites: small_shop, small_restaurant, ...)")
 	grid := fs.String("grid", "", "grid (default: your area)")
 	address := fs.String("address", "", "address")
 	phone := fs.String("phone", "", "contact phone")
@@ -298,6 +299,9 @@ func (cmd *command) siteAdd(args []string) error {
 	}
 	if *phone != "" {
 		f["phone"] = *phone
+	}
+	if *subKind != "" {
+		f["sub_kind"] = *subKind
 	}
 	id, err := cmd.c.Create("sites", f)
 	if err != nil {

@@ -49,7 +49,7 @@ func TestSession(t *testing.T) {
 	wantOutput(t, gridctl(t, url, worker, "", 0, "sync"), "downloaded 6 documents", "pulled 0 changes")
 	wantOutput(t, gridctl(t, url, worker, "", 0, "sites"), "徐永福户", "6 sites")
 
-	out := gridctl(t, url, worker, "", 0, "site-add", "-name", "王大妈小卖部", "-kind", "nine_small", "-address", "下洋村 12 号")
+	out := gridctl(t, url, worker, "", 0, "site-add", "-name", "王大妈小卖部", "-kind", "nine_small", "-sub-kind", "small_shop", "-address", "下洋村 12 号")
 	site := idRe.FindString(out)
 	wantOutput(t, gridctl(t, url, worker, "", 0, "check", site, "-result", "hazard_found", "-note", "灭火器过期"), "inspection ")
 	out = gridctl(t, url, worker, "", 0, "hazard-add", site, "-title", "灭火器过期", "-severity", "general")
