@@ -43,6 +43,9 @@ type chainLink struct {
 
 const chainV2Prefix = "gridsync-chain-v2\x00"
 
+// latestChainVersion is the newest chain version this code computes.
+const latestChainVersion = 2
+
 // chainNext returns the chain value of l after prev.
 func chainNext(prev []byte, l chainLink) []byte {
 	h := sha256.New()
@@ -229,7 +232,7 @@ func VerifyChainExport(r io.Reader) (int, []byte, error) {
 		if e.Seq != int64(n)+1 {
 			return n, nil, fmt.Errorf("entry %d: seq %d, want %d (an entry is missing or out of order)", n+1, e.Seq, n+1)
 		}
-		if e.Version < 1 || e.Version > 2 || e.Version < version {
+		if e.Version < 1 || e.Version > latestChainVersion || e.Version < version {
 			return n, nil, fmt.Errorf("op %d: chain version %d after version %d", e.Seq, e.Version, version)
 		}
 		version = e.Version
