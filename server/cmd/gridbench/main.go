@@ -150,24 +150,26 @@ func run(cfg config, r *report) {
 	r.add("A station device pulls its township's whole change log (%d changes) from cursor 0 in pages of 2,000 (gzip; the client counts the changes of each page without decoding them): **%.0f ops/s** (median; runs %s). Target: ≥ 100,000 ops/s (%s).", pulled, median(pullRates), fmtRates(pullRates), verdict(median(pullRates) >= 100_000))
 	r.add("")
 
-	// Bytes on the wire for a 20-item inspection.
-	up, down := inspectionBytes(base)
-	r.add("## Bytes on the wire")
-	r.add("")
-	r.add("One inspection with its 10 checklist items (an `inspections` create op and 10 `inspection_items` ops with results and notes in Chinese), pushed gzip-compressed, then pulled by a second device of the grid: **%d bytes up** (push request body) and **%d bytes down** (pull response body), HTTP headers excluded.", up, down)
-	r.add("")
 	stop(srv)
 
 	// Typical device sync with many devices, each the worker of its own
 	// grid in a county of that many grids, on a log of cfg.small ops.
-	typ, typGrids := startCounty(filepath.Join(dir, "typical"), cfg.devices)
+	typ, county := startCounty(filepath.Join(dir, "typical"), cfg.devices)
 	typBase := "http://" + typ.Addr()
-	fill(loginUsers(typBase, 4, "load", func(int) string { return "bench-county" }), cfg.small-countOps(typ), typGrids)
+	fill(loginUsers(typBase, 4, "load", func(int) string { return "bench-county" }), cfg.small-countOps(typ), county.grids)
 	logged := countOps(typ)
 	p50, p99, total := typicalSync(typBase, cfg.devices, cfg.window)
 	r.add("## Typical device sync with %d devices", cfg.devices)
 	r.add("")
 	r.add("A county of %d grids with one grid worker's phone each. Each phone syncs 3 times (push 20 ops, then pull its grid's changes since its cursor), each at a random moment within a %s window per round (~%.0f syncs/s), on a log of %d ops at the start. Latency of a whole sync (push + pull, both over HTTP with gzip): **p50 %s, p99 %s** over %d syncs. Target: p99 < 300 ms (%s).", cfg.devices, cfg.window, float64(cfg.devices)/cfg.window.Seconds(), logged, p50, p99, total, verdict(p99 < 300*time.Millisecond))
+	r.add("")
+
+	// Bytes on the wire for a 20-item inspection.
+	up, down := inspectionBytes(typBase, county.household)
+	r.add("## Bytes on the wire")
+	r.add("")
+	r.add("One inspection against a %d-item checklist (the bench county's household checklist, version %d: an `inspections` create op and %d `inspection_items` ops with results and notes in Chinese), pushed gzip-compressed, then pulled by a second device of the grid: **%d bytes up** (push request body) and **%d bytes down** (pull response body), HTTP headers excluded.",
+		len(county.household.Items), county.household.Version, len(county.household.Items), up, down)
 	r.add("")
 	stop(typ)
 
@@ -602,11 +604,11 @@ func (c *countingTransport) RoundTrip(req *http.Request) (*http.Response, error)
 	return resp, nil
 }
 
-func inspectionBytes(base string) (int64, int64) {
-	a := login(base, "worker-1-1-2", "bench-bytes-a")
-	b := login(base, "worker-1-1-2", "bench-bytes-b")
+func inspectionBytes(base string, cl syncproto.Checklist) (int64, int64) {
+	a := login(base, benchWorker(0), "bench-bytes-a")
+	b := login(base, benchWorker(0), "bench-bytes-b")
 	b.toHead()
-	ops := inspectionOps(a)
+	ops := inspectionOps(a, cl)
 	ct := &countingTransport{}
 	a.client = &http.Client{Transport: ct}
 	a.push(ops)
@@ -620,12 +622,11 @@ func inspectionBytes(base string) (int64, int64) {
 	return up, ct2.down.Load()
 }
 
-// inspectionOps is one door-to-door check of a demo household against its
-// checklist (household v1, 10 items; the server refuses codes that are not
-// on it): the inspection and one item result each, as a device records
-// them.
-func inspectionOps(d *device) []syncproto.Op {
-	site := "0192f000-0000-7000-8000-000000000007" // a household in grid 330399101201G02
+// inspectionOps is one door-to-door check of a household of the bench
+// county's first grid against checklist cl: the inspection and one item
+// result each, as a device records them.
+func inspectionOps(d *device, cl syncproto.Checklist) []syncproto.Op {
+	site := benchSite(0, 0)
 	insp := fmt.Sprintf("%s-inspection", d.id)
 	mk := func(collection, doc string, set map[string]any) syncproto.Op {
 		d.seq++
@@ -637,15 +638,15 @@ func inspectionOps(d *device) []syncproto.Op {
 		return op
 	}
 	now := time.Now().UnixMilli()
-	ops := []syncproto.Op{mk("inspections", insp, map[string]any{"site": site, "checklist_kind": "household", "checklist_version": 1,
+	ops := []syncproto.Op{mk("inspections", insp, map[string]any{"site": site, "checklist_kind": cl.Kind, "checklist_version": cl.Version,
 		"started_at": now - 15*60_000, "finished_at": now, "result": "hazard_found", "note": "入户检查，住户配合。"})}
-	for i := 1; i <= 10; i++ {
+	for i, it := range cl.Items {
 		result, note := "pass", ""
-		if i%7 == 0 {
+		if (i+1)%7 == 0 {
 			result, note = "fail", "楼道内电动自行车充电，已当场劝导移出。"
 		}
-		ops = append(ops, mk("inspection_items", fmt.Sprintf("%s-HH-%02d", insp, i), map[string]any{
-			"inspection": insp, "item": fmt.Sprintf("HH-%02d", i), "result": result, "note": note}))
+		ops = append(ops, mk("inspection_items", fmt.Sprintf("%s-%s", insp, it.Code), map[string]any{
+			"inspection": insp, "item": it.Code, "result": result, "note": note}))
 	}
 	return ops
 }
