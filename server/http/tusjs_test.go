@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/gridsync/gridsync/internal/testenv"
 	"github.com/gridsync/gridsync/server/app/apptest"
 )
 
@@ -29,11 +30,7 @@ func tusJSDir(t *testing.T) (node, modules string) {
 		_, err = os.Stat(filepath.Join(modules, "tus-js-client", "package.json"))
 	}
 	if err != nil {
-		msg := "tus-js-client or node not found (" + err.Error() + "): run `make tools`"
-		if os.Getenv("CI") != "" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
+		testenv.Missing(t, "tus-js-client or node not found ("+err.Error()+"): run `make tools`")
 	}
 	return node, modules
 }
