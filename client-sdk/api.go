@@ -71,21 +71,27 @@ func (c *Client) retryable(err error, attempt int) (time.Duration, bool) {
 		return 0, false
 	}
 	var ae *APIError
-	if errors.As(err, &ae) {
-		if !ae.transient() {
-			return 0, false
-		}
-		if ae.RetryAfter > 0 {
-			return min(ae.RetryAfter, c.opt.MaxBackoff), true
-		}
-	} else if errors.Is(err, ErrLoginRequired) || errors.Is(err, ErrProtocol) {
+	if errors.As(err, &ae) && !ae.transient() || errors.Is(err, ErrLoginRequired) || errors.Is(err, ErrProtocol) {
 		return 0, false
 	}
-	d := c.opt.MinBackoff << min(attempt, 30)
+	return c.backoff(err, attempt+1), true
+}
+
+// backoff is how long to wait after the attempts-th failure in a row: the
+// server's Retry-After if it said one, else MinBackoff·2^(attempts-1), both
+// capped at MaxBackoff; a random half of the exponential wait is waited
+// (jitter, so a village of phones regaining signal does not retry in
+// lockstep).
+func (c *Client) backoff(err error, attempts int) time.Duration {
+	var ae *APIError
+	if errors.As(err, &ae) && ae.RetryAfter > 0 {
+		return min(ae.RetryAfter, c.opt.MaxBackoff)
+	}
+	d := c.opt.MinBackoff << min(max(attempts-1, 0), 30)
 	if d <= 0 || d > c.opt.MaxBackoff {
 		d = c.opt.MaxBackoff
 	}
-	return d/2 + rand.N(d/2+1), true
+	return d/2 + rand.N(d/2+1)
 }
 
 // attempt sends r once (with auth, through authed).

@@ -5,16 +5,13 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"image"
-	"image/color"
-	"image/jpeg"
-	_ "image/png" // registers PNG decoding
 	"io"
 	"os"
 
 	"golang.org/x/image/draw"
-	_ "golang.org/x/image/webp" // registers WebP decoding
 
 	"github.com/gridsync/gridsync/internal/exif"
 	"github.com/gridsync/gridsync/internal/imagefmt"
@@ -126,29 +123,13 @@ func downscale(data []byte, maxEdge, quality int) ([]byte, error) {
 			block = nil
 		}
 	}
-	src, _, err := image.Decode(bytes.NewReader(data))
-	if err != nil {
+	scaled, err := imagefmt.Shrink(bytes.NewReader(data), orientation, maxEdge, MaxPixels, draw.CatmullRom, quality)
+	if errors.Is(err, imagefmt.ErrUndecodable) {
 		return nil, nil
+	} else if err != nil {
+		return nil, err
 	}
-	w, h := fit(cfg.Width, cfg.Height, maxEdge)
-	// Scale onto white: transparent PNG areas become white (JPEG has no
-	// alpha).
-	dst := image.NewRGBA(image.Rect(0, 0, w, h))
-	draw.Draw(dst, dst.Bounds(), image.NewUniform(color.White), image.Point{}, draw.Src)
-	draw.CatmullRom.Scale(dst, dst.Bounds(), src, src.Bounds(), draw.Over, nil)
-	var out bytes.Buffer
-	if err := jpeg.Encode(&out, imagefmt.Orient(dst, orientation), &jpeg.Options{Quality: quality}); err != nil {
-		return nil, fmt.Errorf("encode: %w", err)
-	}
-	return withExif(out.Bytes(), block), nil
-}
-
-// fit returns w×h scaled down to fit edge on the longer side.
-func fit(w, h, edge int) (int, int) {
-	if w >= h {
-		return edge, max(1, (h*edge+w/2)/w)
-	}
-	return max(1, (w*edge+h/2)/h), edge
+	return withExif(scaled, block), nil
 }
 
 // maxApp1 is the most EXIF data one JPEG APP1 segment holds: a segment's

@@ -9,7 +9,6 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
-	"math/rand/v2"
 	"net/http"
 	"net/url"
 	"os"
@@ -332,20 +331,6 @@ func (u *uploadRun) upload(ctx context.Context, p *queued) error {
 		case <-t.C:
 		}
 	}
-}
-
-// backoff is MinBackoff·2^attempts capped at MaxBackoff, of which a random
-// half is waited, or the server's Retry-After (capped too).
-func (c *Client) backoff(err error, attempts int) time.Duration {
-	var ae *APIError
-	if errors.As(err, &ae) && ae.RetryAfter > 0 {
-		return min(ae.RetryAfter, c.opt.MaxBackoff)
-	}
-	d := c.opt.MinBackoff << min(max(attempts-1, 0), 30)
-	if d <= 0 || d > c.opt.MaxBackoff {
-		d = c.opt.MaxBackoff
-	}
-	return d/2 + rand.N(d/2+1)
 }
 
 // failed records a failed attempt: the count and the time before which the
