@@ -49,8 +49,9 @@ const (
 // photo is refused on the device, where the user still is, rather than
 // after it was sent.
 const (
-	// MaxPhotoSize bounds the photo that is queued (after downscaling).
-	MaxPhotoSize = 15 << 20
+	// MaxPhotoSize bounds the photo that is queued (after downscaling): the
+	// protocol's limit.
+	MaxPhotoSize = syncproto.MaxPhotoSize
 	// MaxSourceSize bounds a file given to AttachPhoto with MaxEdge: it is
 	// read into memory to be downscaled.
 	MaxSourceSize = 64 << 20

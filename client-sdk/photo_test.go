@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"github.com/gridsync/gridsync/internal/exif/exiftest"
-	"github.com/gridsync/gridsync/server"
 	"github.com/gridsync/gridsync/server/app/apptest"
 	"github.com/gridsync/gridsync/syncproto"
 )
@@ -236,8 +235,8 @@ func TestAttachPhotoDedupe(t *testing.T) {
 // hold photos, a document the device does not have, no session. Nothing is
 // queued and the outbox is untouched.
 func TestAttachPhotoRefusals(t *testing.T) {
-	if MaxPhotoSize != server.MaxPhotoSize {
-		t.Fatalf("MaxPhotoSize %d, the server's is %d", MaxPhotoSize, server.MaxPhotoSize)
+	if MaxPhotoSize != syncproto.MaxPhotoSize {
+		t.Fatalf("MaxPhotoSize %d, the server's is %d", MaxPhotoSize, syncproto.MaxPhotoSize)
 	}
 	srv := apptest.Start(t)
 	worker := loginDevice(t, srv, "worker-1-1-1")

@@ -12,9 +12,6 @@ import (
 // Limits of photo evidence. Each is explicit so a device can check before it
 // sends a byte.
 const (
-	// MaxPhotoSize bounds one photo. Phone cameras write 2–8 MB JPEGs; 15 MiB
-	// leaves room for HEIC and high-resolution sensors.
-	MaxPhotoSize = 15 << 20
 	// MaxOpenUploads bounds the open uploads of one user (bytes still
 	// arriving). Complete uploads, verified and waiting for the object
 	// store, do not count: they are the server's burden, not the device's,
@@ -249,7 +246,7 @@ type PhotoService interface {
 	// so a creation whose reply was lost costs nothing. EINVALID for a
 	// malformed hash, length, doc or metadata; EFORBIDDEN for a doc that is
 	// not a document in the caller's area (the same answer whether it
-	// exists elsewhere or not at all); ETOOLARGE above MaxPhotoSize; EQUOTA
+	// exists elsewhere or not at all); ETOOLARGE above syncproto.MaxPhotoSize; EQUOTA
 	// past MaxOpenUploads or MaxOpenUploadBytes (details.retry_after).
 	CreateUpload(ctx context.Context, u NewUpload) (*Upload, error)
 

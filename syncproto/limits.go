@@ -56,4 +56,10 @@ const (
 	// remove of one element may list. Each add of an element by any device
 	// makes one tag, so real elements have a handful.
 	MaxTagsPerRemove = 64
+
+	// MaxPhotoSize bounds one photo, in bytes. Phone cameras write 2–8 MB
+	// JPEGs; 15 MiB leaves room for HEIC and high-resolution sensors. The
+	// server refuses a larger upload, and a device a larger file before it
+	// queues it.
+	MaxPhotoSize = 15 << 20
 )

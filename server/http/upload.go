@@ -16,6 +16,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/gridsync/gridsync/server"
+	"github.com/gridsync/gridsync/syncproto"
 )
 
 // The tus resumable upload protocol, version 1.0.0 (https://tus.io/protocols/resumable-upload),
@@ -133,7 +134,7 @@ func (s *Server) tusOptions(c echo.Context) error {
 	h := c.Response().Header()
 	h.Set("Tus-Version", TusVersion)
 	h.Set("Tus-Extension", TusExtensions)
-	h.Set("Tus-Max-Size", strconv.Itoa(server.MaxPhotoSize))
+	h.Set("Tus-Max-Size", strconv.Itoa(syncproto.MaxPhotoSize))
 	h.Set("Tus-Checksum-Algorithm", TusChecksumAlgorithms)
 	return c.NoContent(http.StatusNoContent)
 }
@@ -234,8 +235,8 @@ func (s *Server) patchUpload(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if req.ContentLength > server.MaxPhotoSize {
-		return server.Errorf(server.ETOOLARGE, "a chunk cannot be larger than %d bytes", server.MaxPhotoSize)
+	if req.ContentLength > syncproto.MaxPhotoSize {
+		return server.Errorf(server.ETOOLARGE, "a chunk cannot be larger than %d bytes", syncproto.MaxPhotoSize)
 	}
 	body := newIdleReader(c.Response(), req.Body, PatchIdleTimeout)
 	u, err := s.svc.Photos.WriteUpload(req.Context(), c.Param("id"), server.Chunk{Offset: offset, Size: req.ContentLength, Body: body,

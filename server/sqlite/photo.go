@@ -295,9 +295,9 @@ func validateNewUpload(nu server.NewUpload) error {
 		return server.Errorf(server.EINVALID, "sha256 must be 64 lowercase hex digits, the SHA-256 of the photo")
 	case nu.Length <= 0:
 		return server.Errorf(server.EINVALID, "length must be at least 1 byte")
-	case nu.Length > server.MaxPhotoSize:
-		return &server.Error{Code: server.ETOOLARGE, Message: fmt.Sprintf("photo of %d bytes is over the limit of %d", nu.Length, server.MaxPhotoSize),
-			Details: map[string]any{"max_size": server.MaxPhotoSize}}
+	case nu.Length > syncproto.MaxPhotoSize:
+		return &server.Error{Code: server.ETOOLARGE, Message: fmt.Sprintf("photo of %d bytes is over the limit of %d", nu.Length, syncproto.MaxPhotoSize),
+			Details: map[string]any{"max_size": syncproto.MaxPhotoSize}}
 	case len(nu.Filename) > server.MaxFilenameLen || !utf8.ValidString(nu.Filename) || strings.ContainsFunc(nu.Filename, isControl):
 		return server.Errorf(server.EINVALID, "filename must be at most %d bytes of printable UTF-8", server.MaxFilenameLen)
 	case len(nu.Metadata) > server.MaxUploadMetadata || strings.ContainsFunc(nu.Metadata, isControl):

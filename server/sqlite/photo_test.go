@@ -273,7 +273,7 @@ func TestPhotoRefusals(t *testing.T) {
 		wantCode(t, err, server.ENOTFOUND)
 	})
 	t.Run("ErrTooLarge", func(t *testing.T) {
-		_, err := e.photos.CreateUpload(ctx, server.NewUpload{SHA256: hashOf(photo), Length: server.MaxPhotoSize + 1})
+		_, err := e.photos.CreateUpload(ctx, server.NewUpload{SHA256: hashOf(photo), Length: syncproto.MaxPhotoSize + 1})
 		wantCode(t, err, server.ETOOLARGE)
 	})
 	t.Run("ErrBodyPastLength", func(t *testing.T) {
@@ -328,12 +328,12 @@ func TestPhotoRefusals(t *testing.T) {
 			t.Fatalf("quota error without retry_after: %#v", err)
 		}
 		bctx := e.as(t, "worker-1-2-1", "phone-w121-quota")
-		for i := range server.MaxOpenUploadBytes / server.MaxPhotoSize {
-			if _, err := e.photos.CreateUpload(bctx, server.NewUpload{SHA256: hashOf([]byte{byte(i), 1}), Length: server.MaxPhotoSize}); err != nil {
+		for i := range server.MaxOpenUploadBytes / syncproto.MaxPhotoSize {
+			if _, err := e.photos.CreateUpload(bctx, server.NewUpload{SHA256: hashOf([]byte{byte(i), 1}), Length: syncproto.MaxPhotoSize}); err != nil {
 				t.Fatal(err)
 			}
 		}
-		_, err = e.photos.CreateUpload(bctx, server.NewUpload{SHA256: hashOf(photo), Length: server.MaxPhotoSize})
+		_, err = e.photos.CreateUpload(bctx, server.NewUpload{SHA256: hashOf(photo), Length: syncproto.MaxPhotoSize})
 		wantCode(t, err, server.EQUOTA)
 	})
 	t.Run("ErrBadMetadata", func(t *testing.T) {
