@@ -404,24 +404,31 @@ func (c *Client) scanPhotos(q queryer, where string, args ...any) ([]*Photo, err
 		return nil, err
 	}
 	for _, p := range out {
-		refs, err := q.QueryContext(context.Background(), `SELECT collection, doc_id, field, seq, state FROM photo_refs WHERE sha256 = ? ORDER BY seq`, p.SHA256)
-		if err != nil {
-			return nil, err
-		}
-		for refs.Next() {
-			var r PhotoRef
-			if err := refs.Scan(&r.Collection, &r.Doc, &r.Field, &r.Seq, &r.State); err != nil {
-				refs.Close()
-				return nil, err
-			}
-			p.Refs = append(p.Refs, r)
-		}
-		refs.Close()
-		if err := refs.Err(); err != nil {
+		if p.Refs, err = photoRefs(q, p.SHA256, ""); err != nil {
 			return nil, err
 		}
 	}
 	return out, nil
+}
+
+// photoRefs returns the references of a photo in seq order; only those in
+// state, if state is not "".
+func photoRefs(q queryer, sha, state string) ([]PhotoRef, error) {
+	rows, err := q.QueryContext(context.Background(), `SELECT collection, doc_id, field, seq, state FROM photo_refs
+		WHERE sha256 = ? AND (? = '' OR state = ?) ORDER BY seq`, sha, state, state)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []PhotoRef
+	for rows.Next() {
+		var r PhotoRef
+		if err := rows.Scan(&r.Collection, &r.Doc, &r.Field, &r.Seq, &r.State); err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
 }
 
 // Photos lists every photo attached on this device, oldest first, with its

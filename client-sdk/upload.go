@@ -163,21 +163,7 @@ func (c *Client) duePhotos(retryNow bool) ([]*queued, error) {
 			return err
 		}
 		for _, p := range out {
-			refs, err := tx.Query(`SELECT collection, doc_id, field, seq, state FROM photo_refs WHERE sha256 = ? AND state = ? ORDER BY seq`,
-				p.sha, RefAccepted)
-			if err != nil {
-				return err
-			}
-			for refs.Next() {
-				var r PhotoRef
-				if err := refs.Scan(&r.Collection, &r.Doc, &r.Field, &r.Seq, &r.State); err != nil {
-					refs.Close()
-					return err
-				}
-				p.refs = append(p.refs, r)
-			}
-			refs.Close()
-			if err := refs.Err(); err != nil {
+			if p.refs, err = photoRefs(tx, p.sha, RefAccepted); err != nil {
 				return err
 			}
 		}
