@@ -16,7 +16,7 @@ import (
 
 // schemaVersion is the local file's layout version (PRAGMA user_version):
 // the number of steps in layoutSteps.
-const schemaVersion = 3
+const schemaVersion = len(layoutSteps) - 1
 
 // layoutSteps are the layout of the device's file, one step per version:
 // a new file gets all of them, a file of an older SDK the ones it lacks, in
@@ -24,7 +24,7 @@ const schemaVersion = 3
 // the field were made by it); a change of layout is a new step. STRICT
 // tables, so a bug that writes the wrong type fails instead of corrupting
 // the file.
-var layoutSteps = []string{1: layoutV1, 2: layoutV2, 3: layoutV3}
+var layoutSteps = [...]string{1: layoutV1, 2: layoutV2, 3: layoutV3}
 
 // layoutV1 is the replica, the outbox and the rejected ops.
 const layoutV1 = `
