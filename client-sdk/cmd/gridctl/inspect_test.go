@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/gridsync/gridsync/server/app/apptest"
+	"github.com/gridsync/gridsync/syncproto"
 )
 
 var hazardLine = regexp.MustCompile(`hazard ([0-9a-f-]{36})  (RH-\d\d)`)
@@ -105,7 +106,7 @@ func TestInspectionSession(t *testing.T) {
 
 	// One more photo of the open hazard, attached on its own.
 	sha := strings.TrimSpace(gridctl(t, url, worker, "", 0, "attach", "hazards", hz["RH-08"], later))
-	if !isSHA256(sha) {
+	if !syncproto.ValidSHA256(sha) {
 		t.Fatalf("attach printed %q, want the sha256", sha)
 	}
 	wantOutput(t, gridctl(t, url, worker, "", 1, "attach", "hazards", hz["RH-08"], later, "-field", "title"), "refused: unknown_field")

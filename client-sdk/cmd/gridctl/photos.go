@@ -11,6 +11,7 @@ import (
 	"time"
 
 	client "github.com/gridsync/gridsync/client-sdk"
+	"github.com/gridsync/gridsync/syncproto"
 )
 
 // The photo commands: attach (offline: check, hash and queue a photo file
@@ -18,26 +19,13 @@ import (
 // photo-dismiss. The record commands' -photo flags take a file or a sha256
 // (photoArg).
 
-// isSHA256 reports whether s is 64 lowercase hex digits.
-func isSHA256(s string) bool {
-	if len(s) != 64 {
-		return false
-	}
-	for _, c := range s {
-		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
-			return false
-		}
-	}
-	return true
-}
-
 // photoArg reads a PHOTO argument: a photo file, else the sha256 of a
 // photo (one already queued or uploaded, or taken by another app).
 func photoArg(v string) (sha, file string, err error) {
 	if fi, err := os.Stat(v); err == nil && fi.Mode().IsRegular() {
 		return "", v, nil
 	}
-	if isSHA256(v) {
+	if syncproto.ValidSHA256(v) {
 		return v, "", nil
 	}
 	return "", "", fmt.Errorf("%w: photo %q is neither a file nor a sha256", errUsage, v)
