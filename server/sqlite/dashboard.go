@@ -282,21 +282,7 @@ func (s *DashboardService) Users(ctx context.Context) ([]*server.User, error) {
 	if err != nil {
 		return nil, err
 	}
-	rows, err := s.db.read.QueryContext(ctx, `SELECT `+userColumns+` FROM users u JOIN areas a ON a.id = u.area_id
-		WHERE a.path LIKE ? ESCAPE '\' AND u.disabled_at IS NULL ORDER BY a.path, u.username`, likePrefix(p.AreaPath))
-	if err != nil {
-		return nil, fmt.Errorf("users: %w", err)
-	}
-	defer rows.Close()
-	var out []*server.User
-	for rows.Next() {
-		u, _, err := scanUser(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, u)
-	}
-	return out, rows.Err()
+	return listUsers(ctx, s.db.read, likePrefix(p.AreaPath), false)
 }
 
 // DeviceLastSeq implements server.DashboardService.

@@ -180,8 +180,14 @@ func (s *UserService) Users(ctx context.Context, area string) ([]*server.User, e
 		}
 		prefix = likePrefix(a.Path)
 	}
-	rows, err := s.db.read.QueryContext(ctx, `SELECT `+userColumns+` FROM users u JOIN areas a ON a.id = u.area_id
-		WHERE a.path LIKE ? ESCAPE '\' ORDER BY a.path, u.username`, prefix)
+	return listUsers(ctx, s.db.read, prefix, true)
+}
+
+// listUsers lists the users whose area path matches the LIKE prefix, by
+// area then username; disabled ones too if withDisabled.
+func listUsers(ctx context.Context, q *sql.DB, prefix string, withDisabled bool) ([]*server.User, error) {
+	rows, err := q.QueryContext(ctx, `SELECT `+userColumns+` FROM users u JOIN areas a ON a.id = u.area_id
+		WHERE a.path LIKE ? ESCAPE '\' AND (? OR u.disabled_at IS NULL) ORDER BY a.path, u.username`, prefix, withDisabled)
 	if err != nil {
 		return nil, fmt.Errorf("list users: %w", err)
 	}
