@@ -40,25 +40,6 @@ func photoRef(name string) string {
 	return hex.EncodeToString(h[:])
 }
 
-// rawLogin logs user in on a device of its own and returns the token, for
-// the server's views the SDK does not wrap (missing photos, evidence).
-func rawLogin(t *testing.T, base, user, device string) string {
-	t.Helper()
-	body, _ := json.Marshal(map[string]string{"username": user, "password": demoPassword, "device_id": device})
-	resp, err := http.Post(base+"/v1/auth/login", "application/json", bytes.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var s struct {
-		AccessToken string `json:"access_token"`
-	}
-	if err := json.NewDecoder(resp.Body).Decode(&s); err != nil || s.AccessToken == "" {
-		t.Fatalf("login %s: %d %v", user, resp.StatusCode, err)
-	}
-	return s.AccessToken
-}
-
 // apiGet decodes a GET of the API into out.
 func apiGet(t *testing.T, base, token, path string, out any) {
 	t.Helper()
@@ -182,7 +163,7 @@ func TestInspectionClosedLoop(t *testing.T) {
 
 	// The records arrived before their photos: the server lists the
 	// photos as missing evidence until the phone uploads them.
-	stationToken := rawLogin(t, srv.URL(), "station-1", "pc-station-1-api")
+	stationToken := apptest.Login(t, srv.URL(), "station-1", "pc-station-1-api")
 	if got, want := missingPhotos(t, srv.URL(), stationToken), sortedRefs("charging", "extinguisher", "resident signature"); !slices.Equal(got, want) {
 		t.Fatalf("missing photos %v, want %v", got, want)
 	}

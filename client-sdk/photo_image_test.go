@@ -188,7 +188,7 @@ func TestDownscaledPhotoOnServer(t *testing.T) {
 	if rep := worker.sync(); rep.Photos.Stored != 1 || rep.Photos.BytesSent != int64(len(local)) {
 		t.Fatalf("photos %+v (downscaled %d bytes, original %d)", rep.Photos, len(local), len(src))
 	}
-	station := rawLogin(t, srv.URL(), "station-1", "pc-station-1-downscale")
+	station := apptest.Login(t, srv.URL(), "station-1", "pc-station-1-downscale")
 	if got := blob(t, srv.URL(), station, sha); !bytes.Equal(got, local) {
 		t.Fatal("the server stored other bytes than the downscaled photo")
 	}

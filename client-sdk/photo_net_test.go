@@ -225,7 +225,7 @@ func TestPhotoUploadInterrupted(t *testing.T) {
 	if p.State != PhotoStored || exists(filepath.Join(worker.path+".photos", sha)) {
 		t.Fatalf("after the second run %+v", p)
 	}
-	station := rawLogin(t, srv.URL(), "station-1", "pc-station-1-cut")
+	station := apptest.Login(t, srv.URL(), "station-1", "pc-station-1-cut")
 	if got := blob(t, srv.URL(), station, sha); string(got) != string(original) {
 		t.Fatalf("downloaded %d bytes differ from the %d attached", len(got), len(original))
 	}
@@ -240,7 +240,7 @@ func TestPhotoUploadInterrupted(t *testing.T) {
 // object; after the lost PATCH reply not a byte is sent again.
 func TestPhotoUploadCrash(t *testing.T) {
 	srv := apptest.Start(t)
-	station := rawLogin(t, srv.URL(), "station-1", "pc-station-1-crash")
+	station := apptest.Login(t, srv.URL(), "station-1", "pc-station-1-crash")
 	for i, point := range []string{"photo-post", "photo-patch"} {
 		t.Run(point, func(t *testing.T) {
 			worker := loginDevice(t, srv, "worker-1-1-1")
@@ -343,7 +343,7 @@ func TestPhotoRefused(t *testing.T) {
 	if err != nil || len(pending) != 2 {
 		t.Fatalf("pending photos %d, %v", len(pending), err)
 	}
-	station := rawLogin(t, srv.URL(), "station-1", "pc-station-1-refused")
+	station := apptest.Login(t, srv.URL(), "station-1", "pc-station-1-refused")
 	if got := missingPhotos(t, srv.URL(), station); len(got) != 2 {
 		t.Fatalf("missing on the server %v, want both", got)
 	}

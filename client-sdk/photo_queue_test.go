@@ -255,7 +255,7 @@ func TestPhotoReceivedWhileObjectStoreDown(t *testing.T) {
 	if p := worker.photo(sha); p.State != PhotoStored || exists(filepath.Join(worker.path+".photos", sha)) {
 		t.Fatalf("photo %+v", p)
 	}
-	station := rawLogin(t, srv.URL(), "station-1", "pc-station-1-minio")
+	station := apptest.Login(t, srv.URL(), "station-1", "pc-station-1-minio")
 	if got := blob(t, srv.URL(), station, sha); string(got) != string(original) {
 		t.Fatal("the stored photo differs")
 	}

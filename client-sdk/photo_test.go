@@ -164,7 +164,7 @@ func TestAttachPhotoUploads(t *testing.T) {
 	if exists(filepath.Join(worker.path+".photos", sha)) {
 		t.Fatal("the local copy of a stored photo is still there")
 	}
-	station := rawLogin(t, srv.URL(), "station-1", "pc-station-1-photos")
+	station := apptest.Login(t, srv.URL(), "station-1", "pc-station-1-photos")
 	if got := missingPhotos(t, srv.URL(), station); len(got) != 0 {
 		t.Fatalf("missing photos %v", got)
 	}

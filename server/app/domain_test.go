@@ -26,7 +26,7 @@ type rawDevice struct {
 }
 
 func newRawDevice(t *testing.T, base, user, id string) *rawDevice {
-	return &rawDevice{t: t, base: base, token: loginAs(t, base, user, id), id: id}
+	return &rawDevice{t: t, base: base, token: apptest.Login(t, base, user, id), id: id}
 }
 
 func (d *rawDevice) op(collection, doc string, set map[string]any) syncproto.Op {

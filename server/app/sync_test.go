@@ -15,15 +15,6 @@ import (
 	"github.com/gridsync/gridsync/syncproto"
 )
 
-func loginAs(t *testing.T, base, user, device string) string {
-	t.Helper()
-	var s session
-	if resp := call(t, "POST", base+"/v1/auth/login", "", map[string]string{"username": user, "password": "demo-password", "device_id": device}, &s); resp.StatusCode != 200 {
-		t.Fatalf("login %s: %d", user, resp.StatusCode)
-	}
-	return s.AccessToken
-}
-
 func gzipped(t *testing.T, b []byte) []byte {
 	t.Helper()
 	var buf bytes.Buffer
@@ -74,7 +65,7 @@ func rawPost(t *testing.T, url, token string, body []byte, encoding string) (*ht
 
 func TestSyncHTTP(t *testing.T) {
 	base := apptest.Start(t).URL()
-	tok := loginAs(t, base, "worker-1-1-1", "phone-worker-111")
+	tok := apptest.Login(t, base, "worker-1-1-1", "phone-worker-111")
 
 	t.Run("GzipPushAndPull", func(t *testing.T) {
 		body := sitePush("phone-worker-111", 40)
@@ -159,7 +150,7 @@ func TestSyncHTTP(t *testing.T) {
 		wantError(t, resp, e, 400, "invalid")
 	})
 	t.Run("Snapshot", func(t *testing.T) {
-		tok2 := loginAs(t, base, "station-1", "phone-station-1")
+		tok2 := apptest.Login(t, base, "station-1", "phone-station-1")
 		var snap syncproto.SnapshotResponse
 		total := 0
 		page := ""

@@ -41,19 +41,7 @@ type client struct {
 
 func login(t testing.TB, base, user, device string) *client {
 	t.Helper()
-	body, _ := json.Marshal(map[string]string{"username": user, "password": "demo-password", "device_id": device})
-	resp, err := http.Post(base+"/v1/auth/login", "application/json", bytes.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var s struct {
-		AccessToken string `json:"access_token"`
-	}
-	if err := json.NewDecoder(resp.Body).Decode(&s); err != nil || s.AccessToken == "" {
-		t.Fatalf("login %s: %d %v", user, resp.StatusCode, err)
-	}
-	return &client{base: base, token: s.AccessToken, device: device, http: &http.Client{Timeout: 30 * time.Second},
+	return &client{base: base, token: apptest.Login(t, base, user, device), device: device, http: &http.Client{Timeout: 30 * time.Second},
 		clock: syncproto.NewClock(time.Now, syncproto.HLC{})}
 }
 

@@ -3,8 +3,11 @@
 package apptest
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"io"
+	"net/http"
 	"testing"
 	"time"
 
@@ -88,4 +91,27 @@ func (s *Server) Restart() {
 	addr := s.Addr()
 	s.Stop()
 	s.start(addr)
+}
+
+// DemoPassword is the password of every demo account.
+const DemoPassword = "demo-password"
+
+// Login logs a demo user in on device through POST /v1/auth/login of the
+// server at base and returns the access token; it fails the test if the
+// login does not succeed.
+func Login(tb testing.TB, base, user, device string) string {
+	tb.Helper()
+	body, _ := json.Marshal(map[string]string{"username": user, "password": DemoPassword, "device_id": device})
+	resp, err := http.Post(base+"/v1/auth/login", "application/json", bytes.NewReader(body))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var s struct {
+		AccessToken string `json:"access_token"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&s); err != nil || s.AccessToken == "" {
+		tb.Fatalf("login %s: %d %v", user, resp.StatusCode, err)
+	}
+	return s.AccessToken
 }

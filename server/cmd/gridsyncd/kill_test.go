@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gridsync/gridsync/server/app/apptest"
 	"github.com/gridsync/gridsync/syncproto"
 )
 
@@ -39,7 +40,7 @@ func TestKillDuringPushes(t *testing.T) {
 	devs := make([]*pushDevice, len(workers))
 	for i, u := range workers {
 		devs[i] = &pushDevice{id: fmt.Sprintf("kill-test-%02d", i), user: u, grid: grids[i], clock: syncproto.NewClock(time.Now, syncproto.HLC{}), acked: map[uint64]int64{}}
-		devs[i].token = loginAs(t, base, u, devs[i].id)
+		devs[i].token = apptest.Login(t, base, u, devs[i].id)
 	}
 
 	// Push until the server dies under the devices.
@@ -78,7 +79,7 @@ func TestKillDuringPushes(t *testing.T) {
 		cmd.Wait()
 	}()
 	for _, d := range devs {
-		d.token = loginAs(t, base, d.user, d.id)
+		d.token = apptest.Login(t, base, d.user, d.id)
 		// Every op the device made, acknowledged or not, pushed again.
 		for from := 0; from < len(d.made); from += 200 {
 			batch := d.made[from:min(from+200, len(d.made))]
@@ -144,23 +145,6 @@ func startBinary(t *testing.T, bin, data string) (*exec.Cmd, string) {
 	}
 	t.Fatal("server printed no address")
 	return nil, ""
-}
-
-func loginAs(t *testing.T, base, user, device string) string {
-	t.Helper()
-	body, _ := json.Marshal(map[string]string{"username": user, "password": "demo-password", "device_id": device})
-	resp, err := http.Post(base+"/v1/auth/login", "application/json", bytes.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var s struct {
-		AccessToken string `json:"access_token"`
-	}
-	if err := json.NewDecoder(resp.Body).Decode(&s); err != nil || s.AccessToken == "" {
-		t.Fatalf("login %s: %d, %v", user, resp.StatusCode, err)
-	}
-	return s.AccessToken
 }
 
 // pushDevice is a device that only pushes new sites of its grid.
