@@ -4,132 +4,16 @@ import (
 	"context"
 	"database/sql"
 	"errors"
-	"io"
-	"net"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 
+	"github.com/gridsync/gridsync/internal/cutproxy"
 	"github.com/gridsync/gridsync/server/app/apptest"
 )
-
-// cutProxy forwards loopback TCP connections to the server and cuts a
-// connection once it has carried the next byte budget from the device,
-// like a phone losing its signal mid-upload. Every other cut leaves the
-// server's side open (a half-open connection the server does not know is
-// dead), so the device's next request must take the upload over. After the
-// last budget it forwards without cuts.
-type cutProxy struct {
-	ln      net.Listener
-	target  string
-	budgets []int64
-	// onCut, if set, runs after each cut with the number of cuts so far.
-	onCut func(n int)
-
-	sent    atomic.Int64 // bytes forwarded from the device to the server
-	mu      sync.Mutex
-	cuts    int
-	hanging []net.Conn
-}
-
-func startCutProxy(tb testing.TB, target string, budgets ...int64) *cutProxy {
-	tb.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	p := &cutProxy{ln: ln, target: target, budgets: budgets}
-	tb.Cleanup(func() {
-		ln.Close()
-		p.mu.Lock()
-		defer p.mu.Unlock()
-		for _, c := range p.hanging {
-			c.Close()
-		}
-	})
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go p.forward(c)
-		}
-	}()
-	return p
-}
-
-func (p *cutProxy) URL() string { return "http://" + p.ln.Addr().String() }
-
-// budget returns the byte budget of the next cut and whether that cut
-// leaves the server's side hanging; -1 once every cut is done.
-func (p *cutProxy) budget() (int64, bool) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.cuts >= len(p.budgets) {
-		return -1, false
-	}
-	return p.budgets[p.cuts], p.cuts%2 == 1
-}
-
-func (p *cutProxy) cutsDone() int {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.cuts
-}
-
-func (p *cutProxy) forward(dev net.Conn) {
-	srv, err := net.Dial("tcp", p.target)
-	if err != nil {
-		dev.Close()
-		return
-	}
-	go func() {
-		io.Copy(dev, srv)
-		dev.Close()
-	}()
-	buf := make([]byte, 32<<10)
-	var n int64
-	for {
-		k, err := dev.Read(buf)
-		budget, hang := p.budget()
-		if budget >= 0 && n+int64(k) > budget {
-			k = int(budget - n)
-		}
-		if k > 0 {
-			srv.Write(buf[:k])
-			n += int64(k)
-			p.sent.Add(int64(k))
-		}
-		if budget >= 0 && n >= budget {
-			// Only one connection at a time carries a photo, so cuts
-			// follow each other in order.
-			p.mu.Lock()
-			p.cuts++
-			cuts := p.cuts
-			if hang {
-				p.hanging = append(p.hanging, srv)
-			}
-			p.mu.Unlock()
-			dev.Close()
-			if !hang {
-				srv.Close()
-			}
-			if p.onCut != nil {
-				p.onCut(cuts)
-			}
-			return
-		}
-		if err != nil {
-			srv.Close()
-			return
-		}
-	}
-}
 
 // serverCount counts rows in the server's database.
 func serverCount(tb testing.TB, srv *apptest.Server, query string, args ...any) int {
@@ -175,7 +59,7 @@ func storedObjects(tb testing.TB, srv *apptest.Server, sha string) int {
 // more than the photo itself.
 func TestPhotoUploadInterrupted(t *testing.T) {
 	srv := apptest.Start(t)
-	proxy := startCutProxy(t, srv.Addr(), 300<<10, 250<<10, 400<<10, 200<<10, 350<<10)
+	proxy := cutproxy.Start(t, srv.Addr(), 300<<10, 250<<10, 400<<10, 200<<10, 350<<10)
 	var unmetered atomic.Bool
 	opt := fastOptions(proxy.URL())
 	opt.PhotosUnmeteredOnly, opt.Unmetered = true, unmetered.Load
@@ -193,10 +77,10 @@ func TestPhotoUploadInterrupted(t *testing.T) {
 	}
 
 	unmetered.Store(true)
-	proxy.sent.Store(0)
+	proxy.Sent.Store(0)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	proxy.onCut = func(n int) {
+	proxy.OnCut = func(n int) {
 		if n == 2 {
 			cancel() // the user swipes the app away
 		}
@@ -211,13 +95,13 @@ func TestPhotoUploadInterrupted(t *testing.T) {
 	}
 	worker.reopen()
 	second := worker.upload(UploadOptions{RetryNow: true})
-	if second.Stored != 1 || proxy.cutsDone() != 5 {
-		t.Fatalf("second run %+v after %d cuts", second, proxy.cutsDone())
+	if second.Stored != 1 || proxy.Cuts() != 5 {
+		t.Fatalf("second run %+v after %d cuts", second, proxy.Cuts())
 	}
-	ratio := float64(proxy.sent.Load()) / float64(len(original))
+	ratio := float64(proxy.Sent.Load()) / float64(len(original))
 	sdkRatio := float64(first.BytesSent+second.BytesSent) / float64(len(original))
 	t.Logf("interrupted photo upload: %d cuts and a restart, %d bytes on the wire (requests included) for a %d-byte photo: %.4f; photo bytes sent by the SDK: %.4f",
-		proxy.cutsDone(), proxy.sent.Load(), len(original), ratio, sdkRatio)
+		proxy.Cuts(), proxy.Sent.Load(), len(original), ratio, sdkRatio)
 	if ratio >= 1.5 {
 		t.Fatalf("sent %.3f× the photo's size, want < 1.5", ratio)
 	}

@@ -7,17 +7,15 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
 	"strconv"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/gridsync/gridsync/internal/cutproxy"
 	"github.com/gridsync/gridsync/internal/exif/exiftest"
 	"github.com/gridsync/gridsync/server/app/apptest"
 	"github.com/gridsync/gridsync/syncproto"
@@ -515,107 +513,6 @@ func TestUploadResumesAfterRestart(t *testing.T) {
 	}
 }
 
-// cutProxy forwards loopback TCP connections to the server and cuts the
-// client's connection after a byte budget, like a phone losing its signal
-// mid-upload. Every other cut leaves the server's side open (a half-open
-// connection: the server does not learn the device is gone), so the
-// device's next request must take the upload over from the stale one.
-type cutProxy struct {
-	ln       net.Listener
-	target   string
-	budgets  []int64 // bytes a connection may carry before each cut; then no cuts
-	sent     atomic.Int64
-	mu       sync.Mutex
-	conns    int // cuts made
-	hanging  []net.Conn
-	cutsDone atomic.Int64
-}
-
-func startCutProxy(t *testing.T, target string, budgets []int64) *cutProxy {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &cutProxy{ln: ln, target: target, budgets: budgets}
-	t.Cleanup(func() {
-		ln.Close()
-		p.mu.Lock()
-		for _, c := range p.hanging {
-			c.Close()
-		}
-		p.mu.Unlock()
-	})
-	go p.serve()
-	return p
-}
-
-func (p *cutProxy) serve() {
-	for {
-		client, err := p.ln.Accept()
-		if err != nil {
-			return
-		}
-		go p.forward(client)
-	}
-}
-
-// budget returns the byte budget of the next cut, and whether that cut
-// leaves the server's side hanging; -1 when every cut is done.
-func (p *cutProxy) budget() (int64, bool) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.conns >= len(p.budgets) {
-		return -1, false
-	}
-	return p.budgets[p.conns], p.conns%2 == 1
-}
-
-func (p *cutProxy) forward(client net.Conn) {
-	server, err := net.Dial("tcp", p.target)
-	if err != nil {
-		client.Close()
-		return
-	}
-	go func() {
-		io.Copy(client, server)
-		client.Close()
-	}()
-	buf := make([]byte, 32<<10)
-	var n int64
-	for {
-		k, err := client.Read(buf)
-		budget, hang := p.budget()
-		if budget >= 0 && n+int64(k) > budget {
-			k = int(budget - n)
-		}
-		if k > 0 {
-			server.Write(buf[:k])
-			n += int64(k)
-			p.sent.Add(int64(k))
-		}
-		if budget >= 0 && n >= budget {
-			// Only one connection at a time carries a large body, so
-			// cuts follow each other in order.
-			p.mu.Lock()
-			p.conns++
-			if hang {
-				p.hanging = append(p.hanging, server)
-			}
-			p.mu.Unlock()
-			p.cutsDone.Add(1)
-			client.Close()
-			if !hang {
-				server.Close()
-			}
-			return
-		}
-		if err != nil {
-			server.Close()
-			return
-		}
-	}
-}
-
 // An upload through a link that drops several times mid-PATCH completes by
 // resuming (HEAD + PATCH from the offset), and sends little more than the
 // photo itself.
@@ -628,11 +525,11 @@ func TestInterruptedUpload(t *testing.T) {
 
 	// Five cuts, each after a few hundred KB of one connection.
 	budgets := []int64{300 << 10, 250 << 10, 400 << 10, 200 << 10, 350 << 10}
-	proxy := startCutProxy(t, srv.Addr(), budgets)
+	proxy := cutproxy.Start(t, srv.Addr(), budgets...)
 	// Each request on a new connection, as on a phone that lost its link,
 	// and PATCH bodies only after "100 Continue": a refused chunk costs no
 	// body bytes.
-	dev := &client{base: "http://" + proxy.ln.Addr().String(), token: c.token, device: c.device,
+	dev := &client{base: proxy.URL(), token: c.token, device: c.device,
 		http: &http.Client{Timeout: 20 * time.Second, Transport: &http.Transport{DisableKeepAlives: true, ExpectContinueTimeout: 10 * time.Second}}}
 
 	offset, attempts := -1, 0
@@ -676,12 +573,12 @@ func TestInterruptedUpload(t *testing.T) {
 	if offset != len(photo) {
 		t.Fatalf("upload did not complete in %d attempts (offset %d of %d)", attempts, offset, len(photo))
 	}
-	if proxy.cutsDone.Load() < int64(len(budgets)) {
-		t.Fatalf("only %d cuts happened", proxy.cutsDone.Load())
+	if proxy.Cuts() < len(budgets) {
+		t.Fatalf("only %d cuts happened", proxy.Cuts())
 	}
-	ratio := float64(proxy.sent.Load()) / float64(len(photo))
+	ratio := float64(proxy.Sent.Load()) / float64(len(photo))
 	t.Logf("interrupted upload: %d cuts, %d requests, %d bytes sent for a %d-byte photo: ratio %.4f",
-		proxy.cutsDone.Load(), attempts, proxy.sent.Load(), len(photo), ratio)
+		proxy.Cuts(), attempts, proxy.Sent.Load(), len(photo), ratio)
 	if ratio > 1.1 {
 		t.Fatalf("sent %.3f× the photo's size, want < 1.1", ratio)
 	}
