@@ -28,7 +28,7 @@ func (s *Server) getBlob(c echo.Context) error {
 	thumb := strings.HasSuffix(c.Path(), "/thumb")
 	rc, ph, err := s.svc.Photos.OpenPhoto(c.Request().Context(), sha, thumb)
 	if err != nil {
-		return withRetryAfter(c, err)
+		return err
 	}
 	defer rc.Close()
 	etag := `"` + sha + `"`

@@ -95,10 +95,10 @@ func (s *Server) handleError(err error, c echo.Context) {
 		s.log.ErrorContext(c.Request().Context(), "request failed", slog.String("request_id", resp.RequestID),
 			slog.String("method", c.Request().Method), slog.String("path", c.Path()), slog.Any("err", err))
 	}
-	if resp.Code == server.ERATELIMITED {
-		if ra, ok := resp.Details["retry_after"].(int); ok {
-			c.Response().Header().Set("Retry-After", strconv.Itoa(ra))
-		}
+	// Any error that says when to try again (a login limit, a full upload
+	// quota, the photo store down) says it in the standard header too.
+	if ra, ok := resp.Details["retry_after"].(int); ok {
+		c.Response().Header().Set("Retry-After", strconv.Itoa(ra))
 	}
 	if c.Request().Method == http.MethodHead {
 		err = c.NoContent(status)

@@ -98,19 +98,6 @@ func (s *Server) uploadURL(c echo.Context, id string) string {
 	return base + "/v1/uploads/" + id
 }
 
-// withRetryAfter tells the client when to try again (Retry-After, in
-// seconds) for errors that carry details.retry_after: the blob store is
-// down, or the upload quota is full.
-func withRetryAfter(c echo.Context, err error) error {
-	var e *server.Error
-	if errors.As(err, &e) {
-		if ra, ok := e.Details["retry_after"].(int); ok {
-			c.Response().Header().Set("Retry-After", strconv.Itoa(ra))
-		}
-	}
-	return err
-}
-
 // tusHeaders puts Tus-Resumable on every response, and refuses requests
 // (except OPTIONS, the discovery request) of another protocol version with
 // 412 and the versions the server speaks.
@@ -159,7 +146,7 @@ func (s *Server) createUpload(c echo.Context) error {
 	u, err := s.svc.Photos.CreateUpload(req.Context(), server.NewUpload{SHA256: strings.ToLower(meta["sha256"]), Length: length,
 		Filename: meta["filename"], Doc: meta["doc"], Metadata: req.Header.Get("Upload-Metadata")})
 	if err != nil {
-		return withRetryAfter(c, err)
+		return err
 	}
 	h := c.Response().Header()
 	h.Set("Location", s.uploadURL(c, u.ID))
@@ -204,7 +191,7 @@ func (s *Server) headUpload(c echo.Context) error {
 	c.Response().Header().Set("Cache-Control", "no-store")
 	u, err := s.svc.Photos.Upload(c.Request().Context(), c.Param("id"))
 	if err != nil {
-		return withRetryAfter(c, err)
+		return err
 	}
 	h := c.Response().Header()
 	h.Set("Upload-Offset", strconv.FormatInt(u.Offset, 10))
@@ -249,7 +236,7 @@ func (s *Server) patchUpload(c echo.Context) error {
 		}
 	}
 	if err != nil {
-		return withRetryAfter(c, err)
+		return err
 	}
 	return c.NoContent(http.StatusNoContent)
 }
