@@ -25,11 +25,8 @@ type DashboardService interface {
 	Timeline(ctx context.Context, q TimelineQuery) ([]*TimelineEntry, error)
 	// Photos lists the photo references of documents of a collection in
 	// the caller's area (docIDs nil: all of them), with whether each photo
-	// has arrived.
+	// has arrived (stored, and vouched for as PhotoService reads photos).
 	Photos(ctx context.Context, collection string, docIDs []string) ([]*PhotoRef, error)
-	// CanReadPhoto returns nil if some document in the caller's area
-	// references the photo, ENOTFOUND otherwise.
-	CanReadPhoto(ctx context.Context, sha256 string) error
 	// Conflict returns one conflict of the caller's area; ENOTFOUND if
 	// absent or outside it.
 	Conflict(ctx context.Context, id int64) (*Conflict, error)
@@ -102,11 +99,10 @@ type PhotoRef struct {
 	DocID      string
 	Field      string
 	Live       bool // false: removed from the document, kept as evidence
-	// Arrived is whether the photo's bytes are on the server; Known is
-	// whether the server can tell (false until the photo store records
-	// arrivals).
-	Arrived, Known bool
-	AddedSeq       int64
+	// Arrived is whether the photo is on the server and readable through
+	// this reference (PhotoService.OpenPhoto serves it).
+	Arrived  bool
+	AddedSeq int64
 }
 
 // WebSession is a logged-in browser of the station dashboard.

@@ -298,7 +298,7 @@ func (m *Main) openBlobs() (blob.Store, error) {
 func (m *Main) dashboard(auth server.AuthService, areas server.AreaService, domain server.DomainService, blobs blob.Store) (*web.Handler, error) {
 	dash := sqlite.NewDashboardService(m.db)
 	return web.New(web.Services{Auth: auth, Areas: areas, Sync: m.sync, Dashboard: dash, Domain: domain, Photos: m.photos,
-		Sessions: dash, Blobs: blobs, Schema: syncproto.DefaultSchema()}, web.Options{Log: m.Log.With(slog.String("component", "web"))})
+		Sessions: dash, Schema: syncproto.DefaultSchema()}, web.Options{Log: m.Log.With(slog.String("component", "web"))})
 }
 
 // loadDemo imports the demo county through the import code path, until

@@ -165,8 +165,7 @@ func (s *DashboardService) Photos(ctx context.Context, collection string, docIDs
 	if docIDs != nil && len(docIDs) == 0 {
 		return nil, nil
 	}
-	arrived, known := s.arrivalColumn(ctx)
-	query := `SELECT dp.sha256, dp.collection, dp.doc_id, dp.field, dp.live, dp.added_seq, ` + arrived + `
+	query := `SELECT dp.sha256, dp.collection, dp.doc_id, dp.field, dp.live, dp.added_seq, ` + vouched + `
 		FROM doc_photos dp WHERE dp.collection = ? AND dp.area_path LIKE ? ESCAPE '\'`
 	args := []any{collection, likePrefix(p.AreaPath)}
 	if docIDs != nil {
@@ -181,45 +180,13 @@ func (s *DashboardService) Photos(ctx context.Context, collection string, docIDs
 	defer rows.Close()
 	var out []*server.PhotoRef
 	for rows.Next() {
-		r := server.PhotoRef{Known: known}
+		var r server.PhotoRef
 		if err := rows.Scan(&r.SHA256, &r.Collection, &r.DocID, &r.Field, &r.Live, &r.AddedSeq, &r.Arrived); err != nil {
 			return nil, err
 		}
 		out = append(out, &r)
 	}
 	return out, rows.Err()
-}
-
-// arrivalColumn returns the SQL expression telling whether the photo of a
-// doc_photos row (alias dp) has arrived, and whether the database records
-// arrivals at all: the photo store's table "photos" (sha256 primary key)
-// holds the photos that arrived.
-func (s *DashboardService) arrivalColumn(ctx context.Context) (string, bool) {
-	var n int
-	err := s.db.read.QueryRowContext(ctx, `SELECT count(*) FROM pragma_table_info('photos') WHERE name = 'sha256'`).Scan(&n)
-	if err != nil || n == 0 {
-		return `0`, false
-	}
-	return `EXISTS (SELECT 1 FROM photos ph WHERE ph.sha256 = dp.sha256)`, true
-}
-
-// CanReadPhoto implements server.DashboardService. Removed references
-// (live = 0) still count: evidence once referenced stays readable by the
-// area that referenced it.
-func (s *DashboardService) CanReadPhoto(ctx context.Context, sha string) error {
-	p, err := caller(ctx)
-	if err != nil {
-		return err
-	}
-	var n int
-	if err := s.db.read.QueryRowContext(ctx, `SELECT count(*) FROM doc_photos WHERE sha256 = ? AND area_path LIKE ? ESCAPE '\'`,
-		sha, likePrefix(p.AreaPath)).Scan(&n); err != nil {
-		return fmt.Errorf("photo access: %w", err)
-	}
-	if n == 0 {
-		return server.Errorf(server.ENOTFOUND, "photo not found")
-	}
-	return nil
 }
 
 // Conflict implements server.DashboardService.

@@ -132,10 +132,6 @@ func TestDashboardScope(t *testing.T) {
 		if len(refs) != 1 || refs[0].SHA256 != sha || !refs[0].Live {
 			t.Fatalf("got %+v", refs)
 		}
-		if err := dash.CanReadPhoto(station1, sha); err != nil {
-			t.Fatal(err)
-		}
-		wantCode(t, dash.CanReadPhoto(station2, sha), server.ENOTFOUND)
 	})
 	t.Run("ResolveConflict", func(t *testing.T) {
 		village := e.as(t, "village-1-1", "phone-village-11")

@@ -1,15 +1,12 @@
 package web
 
 import (
-	"errors"
 	"io"
 	"net/http"
-	"regexp"
 	"strings"
 	"time"
 
 	"github.com/gridsync/gridsync/server"
-	"github.com/gridsync/gridsync/server/blob"
 )
 
 // devices: GET /devices, 设备: each device's last sync, outbox report and
@@ -68,46 +65,27 @@ func (h *Handler) revokeDevice(w http.ResponseWriter, r *request) error {
 	return nil
 }
 
-var shaPattern = regexp.MustCompile(`^[0-9a-f]{64}$`)
-
-// photo: GET /photos/{sha} and /photos/{sha}/thumb. A photo is served only
-// if a document in the caller's area references it (the same rule as the
-// blob API); the thumbnail falls back to the photo when none was made.
+// photo: GET /photos/{sha} and /photos/{sha}/thumb, through the photo
+// service, which serves a photo by the same rule as the blob API (a
+// document in the caller's area references it, and someone of that area
+// uploaded it); the thumbnail falls back to the photo when none can be
+// made (HEIC).
 func (h *Handler) photo(w http.ResponseWriter, r *request) error {
 	sha := r.PathValue("sha")
-	if !shaPattern.MatchString(sha) {
-		return server.Errorf(server.ENOTFOUND, "photo not found")
+	thumb := strings.HasSuffix(r.URL.Path, "/thumb")
+	rc, ph, err := h.svc.Photos.OpenPhoto(r.Context(), sha, thumb)
+	if thumb && server.ErrorCode(err) == server.ENOTHUMB {
+		rc, ph, err = h.svc.Photos.OpenPhoto(r.Context(), sha, false)
 	}
-	if err := h.svc.Dashboard.CanReadPhoto(r.Context(), sha); err != nil {
+	if err != nil {
 		return err
 	}
-	if h.svc.Blobs == nil {
-		return server.Errorf(server.ENOTFOUND, "photo not uploaded")
-	}
-	keys := []string{blob.PrefixPhoto + sha}
-	if strings.HasSuffix(r.URL.Path, "/thumb") {
-		keys = append([]string{blob.PrefixThumb + sha}, keys...)
-	}
-	for _, key := range keys {
-		rc, info, err := h.svc.Blobs.Get(r.Context(), key)
-		if errors.Is(err, blob.ErrNotFound) {
-			continue
-		} else if errors.Is(err, blob.ErrUnavailable) {
-			return server.Errorf(server.EUNAVAILABLE, "photo store unavailable")
-		} else if err != nil {
-			return err
-		}
-		defer rc.Close()
-		ct := info.ContentType
-		if !strings.HasPrefix(ct, "image/") {
-			ct = "application/octet-stream" // never let stored bytes be rendered as a page
-		}
-		hdr := w.Header()
-		hdr.Set("Content-Type", ct)
-		hdr.Set("Cache-Control", "private, max-age=86400, immutable")
-		hdr.Set("ETag", `"`+sha+`"`)
-		_, err = io.Copy(w, rc)
-		return err
-	}
-	return server.Errorf(server.ENOTFOUND, "photo not uploaded")
+	defer rc.Close()
+	hdr := w.Header()
+	hdr.Set("Content-Type", ph.MIME)
+	hdr.Set("X-Content-Type-Options", "nosniff")
+	hdr.Set("Cache-Control", "private, max-age=86400, immutable")
+	hdr.Set("ETag", `"`+sha+`"`)
+	_, err = io.Copy(w, rc)
+	return err
 }

@@ -274,7 +274,7 @@ func newHazardView(d *server.DocRow, sites map[string]*siteView, ai *areaIndex, 
 		default:
 			continue
 		}
-		if ph.Known && !ph.Arrived {
+		if !ph.Arrived {
 			v.Missing++
 		}
 	}

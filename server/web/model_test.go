@@ -42,9 +42,9 @@ func TestNewHazardViewCountsBothPhotoSets(t *testing.T) {
 	d := &server.DocRow{State: syncproto.DocState{ID: "hz-1", Flows: map[string]syncproto.FlowReg{
 		"status": {Stage: syncproto.StageSubmitted, Rank: 3, Round: 1}}}}
 	refs := []*server.PhotoRef{
-		{SHA256: "a", DocID: "hz-1", Field: "photos", Live: true, Known: true, Arrived: true},
-		{SHA256: "b", DocID: "hz-1", Field: "evidence", Live: true, Known: true, Arrived: false},
-		{SHA256: "c", DocID: "hz-1", Field: "evidence", Live: false, Known: true, Arrived: false},
+		{SHA256: "a", DocID: "hz-1", Field: "photos", Live: true, Arrived: true},
+		{SHA256: "b", DocID: "hz-1", Field: "evidence", Live: true, Arrived: false},
+		{SHA256: "c", DocID: "hz-1", Field: "evidence", Live: false, Arrived: false},
 	}
 	v := newHazardView(d, nil, ai, refs, map[string]*server.OverdueHazard{"hz-1": {ID: "hz-1", OverdueDays: 4}})
 	if v.Photos != 1 || v.Evidence != 1 || v.Missing != 1 || !v.EvidenceIncomplete {

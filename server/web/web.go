@@ -32,7 +32,6 @@ import (
 	"time"
 
 	"github.com/gridsync/gridsync/server"
-	"github.com/gridsync/gridsync/server/blob"
 	"github.com/gridsync/gridsync/syncproto"
 )
 
@@ -69,8 +68,6 @@ type Services struct {
 	// Photos knows which photos arrived and their capture flags.
 	Photos   server.PhotoService
 	Sessions server.WebSessions
-	// Blobs holds photo bytes; nil means photos show as not uploaded.
-	Blobs blob.Store
 	// Schema is the collection declarations the server enforces; the
 	// dashboard reads it to know which actions a role may take and the
 	// length limits of the fields its forms write.

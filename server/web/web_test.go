@@ -276,3 +276,30 @@ func TestPagesWithoutBrowser(t *testing.T) {
 		}
 	})
 }
+
+// TestPhotoNeedsItsUploader: the dashboard serves a photo by the photo
+// service's rule, not by a reference alone. A worker who learns the hash of
+// a photo uploaded in township 2 and references it from a hazard of their
+// own grid does not get its bytes through township 1's dashboard; the
+// photo of township 2 is still served to its own station.
+func TestPhotoNeedsItsUploader(t *testing.T) {
+	srv := apptest.Start(t)
+	base := srv.URL()
+	far := loginDevice(t, base, "worker-2-1-1", "phone-worker-2-1-1")
+	sha := putPhoto(t, far, testPhoto(7, "township 2"))
+	far.push(newHazard("hz-far", siteID(0x1f), "望江花园楼道堆物", "general", sha))
+	near := loginDevice(t, base, "worker-1-1-1", "phone-worker-1-1-1")
+	near.push(newHazard("hz-borrowed", siteID(1), "借用的照片", "general", sha))
+
+	station1, station2 := newBrowserless(t, base), newBrowserless(t, base)
+	station1.login("station-1")
+	station2.login("station-2")
+	for _, path := range []string{"/photos/" + sha, "/photos/" + sha + "/thumb"} {
+		if status, _ := station1.do("GET", path, nil); status != http.StatusNotFound {
+			t.Errorf("station-1 GET %s: %d, want 404", path, status)
+		}
+		if status, body := station2.do("GET", path, nil); status != http.StatusOK || len(body) == 0 {
+			t.Errorf("station-2 GET %s: %d, %d bytes", path, status, len(body))
+		}
+	}
+}
