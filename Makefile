@@ -10,7 +10,7 @@ export GRIDSYNC_MINIO_BIN ?= $(TOOLS)/minio
 run:
 	$(GO) run ./server/cmd/gridsyncd serve -demo
 
-## test: install what the tests need (MinIO, staticcheck), lint, run every test
+## test: install what the tests need (MinIO, staticcheck, tus-js-client, Chromium), lint, run every test
 test: tools lint
 	$(GO) test -count=1 -timeout 20m ./...
 
