@@ -7,6 +7,8 @@ package blob
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -59,8 +61,13 @@ type Store interface {
 	// fails, the first copy is untouched.
 	//
 	// A size below zero, or r yielding fewer or more than size bytes, fails
-	// with ErrInvalid and stores nothing. An error from r is returned
-	// wrapped, and nothing is stored.
+	// with ErrInvalid and stores nothing. An error from r, even after its
+	// last byte, is returned wrapped, and nothing is stored.
+	//
+	// Under a photo key (PrefixPhoto) the store keeps only bytes whose
+	// SHA-256 is the key's hex: others fail with ErrInvalid and store
+	// nothing. The store checks this itself, so a caller may hand it bytes
+	// as they arrive from a device, before anyone has hashed them.
 	Put(ctx context.Context, key string, r io.Reader, size int64, contentType string) error
 
 	// Get opens the object under key for reading; the caller must close the
@@ -102,6 +109,22 @@ type Presigner interface {
 	// URL is produced whether or not the object exists.
 	PresignGet(ctx context.Context, key string, expiry time.Duration) (*url.URL, error)
 }
+
+// PhotoSum returns the SHA-256 a photo key names, and false for other keys
+// (a thumbnail's key names its photo's hash, not its own). key must have
+// passed ValidKey.
+func PhotoSum(key string) (sum [sha256.Size]byte, ok bool) {
+	h, ok := strings.CutPrefix(key, PrefixPhoto)
+	if !ok {
+		return sum, false
+	}
+	_, err := hex.Decode(sum[:], []byte(h))
+	return sum, err == nil
+}
+
+// ErrWrongSum is what a Put under a photo key fails with when the bytes do
+// not hash to the key; it wraps ErrInvalid.
+var ErrWrongSum = fmt.Errorf("%w: the bytes do not have the SHA-256 their key names", ErrInvalid)
 
 // ValidKey reports whether key is well formed: "sha256/" or "thumb/"
 // followed by exactly 64 lowercase hex digits. Anything else (path

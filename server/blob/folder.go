@@ -2,6 +2,7 @@ package blob
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
@@ -73,16 +74,28 @@ func (f *Folder) Put(ctx context.Context, key string, r io.Reader, size int64, c
 		return fmt.Errorf("put %s: %w", key, err)
 	}
 
-	if err := writeObject(ctx, dir, name, r, size, contentType); err != nil {
+	sum, isPhoto := PhotoSum(key)
+	if err := writeObject(ctx, dir, name, r, size, contentType, sum, isPhoto); err != nil {
 		return fmt.Errorf("put %s: %w", key, err)
 	}
 	return nil
 }
 
 // writeObject does Put's work in dir; on error it leaves no temporary file.
-func writeObject(ctx context.Context, dir, name string, r io.Reader, size int64, contentType string) error {
+// With check, the bytes must have the SHA-256 sum.
+func writeObject(ctx context.Context, dir, name string, r io.Reader, size int64, contentType string, sum [sha256.Size]byte, check bool) error {
 	data, err := writeTemp(dir, name, func(w io.Writer) error {
-		return copyExact(ctx, w, r, size)
+		if !check {
+			return copyExact(ctx, w, r, size)
+		}
+		h := sha256.New()
+		if err := copyExact(ctx, io.MultiWriter(w, h), r, size); err != nil {
+			return err
+		}
+		if [sha256.Size]byte(h.Sum(nil)) != sum {
+			return ErrWrongSum
+		}
+		return nil
 	})
 	if err != nil {
 		return err

@@ -34,6 +34,9 @@ func TestMapErr(t *testing.T) {
 		{"ConnectionReset", syscall.ECONNRESET, blob.ErrUnavailable},
 		{"BodyCutShort", io.ErrUnexpectedEOF, blob.ErrUnavailable},
 		{"ClosedMidRequest", &url.Error{Op: "Put", URL: "http://127.0.0.1:9000/b/k", Err: io.EOF}, blob.ErrUnavailable},
+		// What minio-go returns instead of the EOF above (api.go, Client.do).
+		{"ClosedByForeignHost", &url.Error{Op: "Put", URL: "http://127.0.0.1:9000/b/k",
+			Err: errors.New("Connection closed by foreign host http://127.0.0.1:9000/b/k. Retry again.")}, blob.ErrUnavailable},
 		{"Deadline", context.DeadlineExceeded, blob.ErrUnavailable},
 		{"Canceled", context.Canceled, nil},
 		{"Other", errors.New("invalid header"), nil},

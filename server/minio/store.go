@@ -5,6 +5,7 @@ package minio
 
 import (
 	"context"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -137,7 +138,19 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader, size int64, co
 			return fmt.Errorf("put %s: %w", key, err)
 		}
 	}
-	_, err := s.client.PutObject(ctx, s.bucket, key, body, size, miniogo.PutObjectOptions{ContentType: contentType})
+	opts := miniogo.PutObjectOptions{ContentType: contentType}
+	var err error
+	if sum, ok := blob.PhotoSum(key); ok {
+		// The request is signed with the photo's hash as its payload hash
+		// (instead of minio-go's default, which hashes every chunk to sign
+		// it), and the object store refuses a body with another hash:
+		// nothing is stored (XAmzContentSHA256Mismatch). One hash, by the
+		// store, instead of two here.
+		opts.DisableContentSha256 = true
+		_, err = miniogo.Core{Client: s.client}.PutObject(ctx, s.bucket, key, body, size, "", hex.EncodeToString(sum[:]), opts)
+	} else {
+		_, err = s.client.PutObject(ctx, s.bucket, key, body, size, opts)
+	}
 	// net/http may still read the body after the request ends; the caller's
 	// reader must not be touched once Put returns. The body's own error is
 	// the truth about it: minio-go and net/http may wrap or replace it.
@@ -185,6 +198,13 @@ func (e *exactReader) Read(p []byte) (int, error) {
 	case err == io.EOF && e.left > 0:
 		e.err = fmt.Errorf("%w: body ended %d bytes short of its declared size", blob.ErrInvalid, e.left)
 		return n, e.err
+	case err != nil && err != io.EOF && e.left == 0:
+		// The last bytes come with an error: they are not handed over, so
+		// no request carries a complete body (over TLS, without chunk
+		// signatures, MinIO could otherwise take it before the error ends
+		// the request).
+		e.err = err
+		return 0, err
 	case err != nil && err != io.EOF:
 		e.err = err
 		return n, err
@@ -323,6 +343,8 @@ func mapErr(err error) error {
 		switch {
 		case resp.Code == miniogo.NoSuchKey:
 			return fmt.Errorf("%w: %w", blob.ErrNotFound, err)
+		case resp.Code == "XAmzContentSHA256Mismatch":
+			return fmt.Errorf("%w: %w", blob.ErrWrongSum, err)
 		case resp.StatusCode >= 500, resp.StatusCode == http.StatusTooManyRequests, resp.StatusCode == http.StatusRequestTimeout:
 			return fmt.Errorf("%w: %w", blob.ErrUnavailable, err)
 		}
@@ -351,5 +373,8 @@ func unreachable(err error) bool {
 		errors.Is(err, io.EOF) || // the server closed the connection mid-request
 		errors.Is(err, syscall.ECONNREFUSED) ||
 		errors.Is(err, syscall.ECONNRESET) ||
-		errors.Is(err, syscall.EPIPE)
+		errors.Is(err, syscall.EPIPE) ||
+		// minio-go replaces a connection the server closed mid-request
+		// with an error of its own text, which its own classifier knows.
+		miniogo.IsNetworkOrHostDown(err, false)
 }

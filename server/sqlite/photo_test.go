@@ -89,10 +89,16 @@ func mustPhotoEnv(tb testing.TB) *photoEnv {
 	return e
 }
 
-func (e *photoEnv) mustPhotos(tb testing.TB) *sqlite.PhotoService {
+// mustPhotos starts a photo service on the env's database, store and
+// upload folder; set, if given, changes its options.
+func (e *photoEnv) mustPhotos(tb testing.TB, set ...func(*sqlite.PhotoOptions)) *sqlite.PhotoService {
 	tb.Helper()
-	s, err := sqlite.NewPhotoService(e.db, sqlite.PhotoOptions{Blobs: e.blobs, Dir: filepath.Join(e.dir, "uploads"),
-		Log: slog.New(slog.NewTextHandler(io.Discard, nil)), RetryInterval: 50 * time.Millisecond})
+	opts := sqlite.PhotoOptions{Blobs: e.blobs, Dir: filepath.Join(e.dir, "uploads"),
+		Log: slog.New(slog.NewTextHandler(io.Discard, nil)), RetryInterval: 50 * time.Millisecond}
+	for _, f := range set {
+		f(&opts)
+	}
+	s, err := sqlite.NewPhotoService(e.db, opts)
 	if err != nil {
 		tb.Fatal(err)
 	}

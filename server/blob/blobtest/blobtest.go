@@ -42,6 +42,7 @@ func RunContract(t *testing.T, newStore func(t *testing.T) blob.Store) {
 		{"InvalidKeyRefused", testInvalidKeyRefused},
 		{"SizeMismatchRefused", testSizeMismatchRefused},
 		{"ReaderErrorStoresNothing", testReaderErrorStoresNothing},
+		{"PhotoKeyNamesItsBytes", testPhotoKeyNamesItsBytes},
 		{"NoPartialObjectVisible", testNoPartialObjectVisible},
 		{"LargeObject", testLargeObject},
 		{"ConcurrentPutsSameKey", testConcurrentPutsSameKey},
@@ -264,15 +265,57 @@ func testSizeMismatchRefused(t *testing.T, s blob.Store) {
 	}
 }
 
+// A reader's error fails the Put and stores nothing, wherever it comes:
+// part-way, with the last bytes, or after every declared byte instead of
+// io.EOF. The server relies on the last two to forward a photo to the store
+// while it arrives and refuse it at the end if its hash does not match.
 func testReaderErrorStoresNothing(t *testing.T, s blob.Store) {
 	data := randomBytes(t, 200_000)
-	key := photoKey(data)
-	err := s.Put(t.Context(), key, &failingReader{data: data[:100_000]}, int64(len(data)), "image/jpeg")
-	if !errors.Is(err, errReader) {
-		t.Fatalf("Put: got %v, want %v", err, errReader)
+	for _, tt := range []struct {
+		name string
+		r    io.Reader
+	}{
+		{"part-way", &failingReader{data: data[:100_000]}},
+		{"with the last bytes", &failingReader{data: data, withLast: true}},
+		{"instead of EOF", &failingReader{data: data}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			key := photoKey(data)
+			err := s.Put(t.Context(), key, tt.r, int64(len(data)), "image/jpeg")
+			if !errors.Is(err, errReader) {
+				t.Fatalf("Put: got %v, want %v", err, errReader)
+			}
+			if _, err := s.Stat(t.Context(), key); !errors.Is(err, blob.ErrNotFound) {
+				t.Fatalf("Stat after failed Put: got %v, want %v", err, blob.ErrNotFound)
+			}
+		})
+	}
+}
+
+// A photo key is the SHA-256 of its bytes: the store refuses other bytes
+// under it, whether the key is new or already holds the photo, and keeps
+// nothing of them.
+func testPhotoKeyNamesItsBytes(t *testing.T, s blob.Store) {
+	photo := randomBytes(t, 300_000)
+	forged := bytes.Clone(photo)
+	forged[len(forged)-1] ^= 1 // differs in the last byte only
+	key := photoKey(photo)
+
+	err := s.Put(t.Context(), key, bytes.NewReader(forged), int64(len(forged)), "image/jpeg")
+	if !errors.Is(err, blob.ErrWrongSum) || !errors.Is(err, blob.ErrInvalid) {
+		t.Fatalf("Put of other bytes under a new photo key: got %v, want %v", err, blob.ErrWrongSum)
 	}
 	if _, err := s.Stat(t.Context(), key); !errors.Is(err, blob.ErrNotFound) {
-		t.Fatalf("Stat after failed Put: got %v, want %v", err, blob.ErrNotFound)
+		t.Fatalf("Stat after the refused Put: got %v, want %v", err, blob.ErrNotFound)
+	}
+
+	mustPut(t, s, key, photo, "image/jpeg")
+	err = s.Put(t.Context(), key, bytes.NewReader(forged), int64(len(forged)), "image/png")
+	if !errors.Is(err, blob.ErrWrongSum) {
+		t.Fatalf("Put of other bytes over a stored photo: got %v, want %v", err, blob.ErrWrongSum)
+	}
+	if got, info := mustGet(t, s, key); !bytes.Equal(got, photo) || info.ContentType != "image/jpeg" {
+		t.Fatalf("after the refused Put: got %d bytes of %q, want the photo as stored", len(got), info.ContentType)
 	}
 }
 
@@ -545,9 +588,11 @@ func checkInfo(t *testing.T, op string, got, want blob.Info, before time.Time) {
 var errReader = errors.New("blobtest: reader failed")
 
 // failingReader yields data, then fails, like a client that drops the
-// connection mid-upload.
+// connection mid-upload. With withLast, the read that yields the last bytes
+// fails too.
 type failingReader struct {
-	data []byte
+	data     []byte
+	withLast bool
 }
 
 func (r *failingReader) Read(p []byte) (int, error) {
@@ -556,6 +601,9 @@ func (r *failingReader) Read(p []byte) (int, error) {
 	}
 	n := copy(p, r.data)
 	r.data = r.data[n:]
+	if r.withLast && len(r.data) == 0 {
+		return n, errReader
+	}
 	return n, nil
 }
 

@@ -19,9 +19,9 @@ func TestPhotoBench(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.Photos != 12 || res.PhotoBytes < 1<<20 || res.ServerMBps <= 0 || res.DirectMBps <= 0 {
+	if res.Photos != 12 || res.PhotoBytes < 1<<20 || res.ServerMBps <= 0 || res.DirectMBps <= 0 || res.SignedMBps <= 0 {
 		t.Fatalf("got %+v", res)
 	}
-	t.Logf("photos: %d × %d bytes from %d devices: through the server %.1f MB/s, direct PutObject %.1f MB/s, ratio %.2f",
-		res.Photos, res.PhotoBytes, res.Devices, res.ServerMBps, res.DirectMBps, res.Ratio)
+	t.Logf("photos: %d × %d bytes from %d devices: through the server %.1f MB/s, direct PutObject %.1f MB/s (ratio %.2f), the server's PUT %.1f MB/s (ratio %.2f)",
+		res.Photos, res.PhotoBytes, res.Devices, res.ServerMBps, res.DirectMBps, res.Ratio, res.SignedMBps, res.SignedRatio)
 }
