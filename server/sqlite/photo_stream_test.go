@@ -117,6 +117,22 @@ func (e *streamEnv) resume(t *testing.T, u *server.Upload, offset int64, body io
 	return e.photos.WriteUpload(e.ctx, u.ID, server.Chunk{Offset: offset, Size: int64(size), Body: e.probe.body})
 }
 
+// waitStored waits for the background loop to store an upload.
+func (e *streamEnv) waitStored(t *testing.T, id string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		u, err := e.photos.Upload(e.ctx, id)
+		if err == nil && u.State == server.UploadStored {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("upload not stored: %+v, %v", u, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
 // wantStored checks the store holds exactly photo under its hash.
 func (e *streamEnv) wantStored(t *testing.T, photo []byte) {
 	t.Helper()
@@ -218,16 +234,7 @@ func TestPhotoStreamFailures(t *testing.T) {
 			t.Fatalf("upload while the store is down: %+v, %v", u, err)
 		}
 		e.blobs.down.Store(false)
-		deadline := time.Now().Add(10 * time.Second)
-		for {
-			if u, err = e.photos.Upload(e.ctx, u.ID); err == nil && u.State == server.UploadStored {
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("not stored once the store was back: %+v, %v", u, err)
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
+		e.waitStored(t, u.ID)
 		e.wantStored(t, photo)
 	})
 	t.Run("BodyBreaks", func(t *testing.T) {
@@ -322,4 +329,67 @@ func TestPhotoStreamsBounded(t *testing.T) {
 	}
 	e.wantStored(t, first)
 	e.wantStored(t, second)
+}
+
+// Property: however a photo is cut into chunks, whichever chunks declare
+// their size (and so may stream), wherever bodies break off and streams
+// fail, every byte that arrived is kept exactly once, the offset moves by
+// exactly the bytes that arrived, and the photo ends up stored whole.
+func TestPhotoStreamChunkingProperty(t *testing.T) {
+	for seed := range uint64(12) {
+		rng := rand.New(rand.NewPCG(seed, 7))
+		e := mustStreamEnv(t, 0)
+		photo := bigPhoto(t, int(seed))
+		u, err := e.photos.CreateUpload(e.ctx, server.NewUpload{SHA256: hashOf(photo), Length: int64(len(photo))})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for step := 0; u.State != server.UploadStored; step++ {
+			if step > 200 {
+				t.Fatalf("seed %d: not stored after %d chunks", seed, step)
+			}
+			left := len(photo) - int(u.Offset)
+			n := left
+			if rng.IntN(3) > 0 {
+				n = 1 + rng.IntN(left)
+			}
+			chunk := photo[u.Offset : int(u.Offset)+n]
+			size := 0
+			if rng.IntN(2) == 0 {
+				size = n // a PATCH with Content-Length
+			}
+			var body io.Reader = bytes.NewReader(chunk)
+			arrive := n
+			if rng.IntN(3) == 0 {
+				arrive = rng.IntN(n + 1)
+				body = &brokenReader{data: chunk[:arrive]}
+			}
+			if rng.IntN(3) == 0 {
+				e.probe.failAfter.Store(int64(1 + rng.IntN(200_000)))
+			}
+			before := u.Offset
+			got, err := e.resume(t, u, before, body, size)
+			e.probe.failAfter.Store(0)
+			switch {
+			case arrive < n:
+				wantCode(t, err, server.EINVALID)
+			case server.ErrorCode(err) == server.EUNAVAILABLE:
+				// The store failed the Put of a photo that had arrived
+				// whole: it is complete, and the background loop stores it.
+				e.waitStored(t, u.ID)
+			case err != nil:
+				t.Fatalf("seed %d step %d: chunk of %d at %d (size %d): %v", seed, step, n, before, size, err)
+			}
+			if u, err = e.photos.Upload(e.ctx, u.ID); err != nil {
+				t.Fatalf("seed %d step %d: HEAD: %v", seed, step, err)
+			}
+			if u.Offset != before+int64(arrive) {
+				t.Fatalf("seed %d step %d: offset %d after %d of a %d-byte chunk at %d arrived", seed, step, u.Offset, arrive, n, before)
+			}
+			if got != nil && got.Offset != u.Offset {
+				t.Fatalf("seed %d step %d: the reply says offset %d, HEAD %d", seed, step, got.Offset, u.Offset)
+			}
+		}
+		e.wantStored(t, photo)
+	}
 }
