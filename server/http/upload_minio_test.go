@@ -288,6 +288,37 @@ func TestDuplicateUploadMinIO(t *testing.T) {
 	}
 }
 
+// A PATCH that completes a photo streams into MinIO on its way, with the
+// declared hash as the PUT's signed payload hash: MinIO itself refuses
+// bytes with another hash, so a forged photo leaves the bucket empty and
+// the device gets 422; the true photo is stored.
+func TestStreamedUploadMinIO(t *testing.T) {
+	srv, ms := startWithMinIO(t)
+	c := login(t, srv.URL(), "worker-1-1-1", "phone-streamed-minio")
+	photo := photoOf(t, 1<<20, 41)
+	forged := bytes.Clone(photo)
+	forged[len(forged)-100] ^= 1
+
+	loc := c.create(t, photo, sha(photo))
+	resp, body := c.patch(t, loc, 0, forged)
+	var e apiErr
+	json.Unmarshal(body, &e)
+	if resp.StatusCode != 422 || e.Code != "hash_mismatch" {
+		t.Fatalf("forged photo: %d %s", resp.StatusCode, body)
+	}
+	if objs := bucketObjects(t, ms.Config()); len(objs) != 0 {
+		t.Fatalf("bucket holds %v after a forged photo, want nothing", objs)
+	}
+
+	loc = c.create(t, photo, sha(photo))
+	if resp, body := c.patch(t, loc, 0, photo); resp.StatusCode != 204 {
+		t.Fatalf("photo: %d %s", resp.StatusCode, body)
+	}
+	if objs := bucketObjects(t, ms.Config()); len(objs) != 1 || !objs[sha(photo)] {
+		t.Fatalf("bucket holds %v, want the one photo", objs)
+	}
+}
+
 // stallProxy stands between the server and MinIO. It forwards every
 // connection, but holds each PUT of a photo once part of its body has gone
 // through, until released: those Puts are then certainly in flight.
