@@ -142,10 +142,11 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader, size int64, co
 	var err error
 	if sum, ok := blob.PhotoSum(key); ok {
 		// The request is signed with the photo's hash as its payload hash
-		// (instead of minio-go's default, which hashes every chunk to sign
-		// it), and the object store refuses a body with another hash:
-		// nothing is stored (XAmzContentSHA256Mismatch). One hash, by the
-		// store, instead of two here.
+		// (instead of minio-go's default over plain HTTP, which hashes
+		// every chunk of the body to sign it), and the object store
+		// refuses a body with another hash: nothing is stored
+		// (XAmzContentSHA256Mismatch). The body is hashed once, by the
+		// store, and not here.
 		opts.DisableContentSha256 = true
 		_, err = miniogo.Core{Client: s.client}.PutObject(ctx, s.bucket, key, body, size, "", hex.EncodeToString(sum[:]), opts)
 	} else {

@@ -18,8 +18,9 @@ const DefaultMaxStreams = 32
 
 // stream forwards a chunk that completes the upload to the blob store while
 // it arrives (cut-through), instead of storing it once it is all in: the
-// device's wait is then one transfer, not two. r copies every byte to the
-// upload's file on its way, as without a stream.
+// device's wait is then one transfer, not two. r keeps every byte it
+// passes on (held in memory or in the upload's file), so a failed stream
+// loses nothing the device sent.
 //
 // The object is named by the declared hash, and blob.Store keeps nothing
 // under a photo key whose bytes have another hash
