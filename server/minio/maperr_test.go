@@ -37,6 +37,10 @@ func TestMapErr(t *testing.T) {
 		// What minio-go returns instead of the EOF above (api.go, Client.do).
 		{"ClosedByForeignHost", &url.Error{Op: "Put", URL: "http://127.0.0.1:9000/b/k",
 			Err: errors.New("Connection closed by foreign host http://127.0.0.1:9000/b/k. Retry again.")}, blob.ErrUnavailable},
+		// What net/http returns when MinIO closed a pooled connection and
+		// the body cannot be sent again (transport.go, errServerClosedIdle).
+		{"ServerClosedIdle", &url.Error{Op: "Put", URL: "http://127.0.0.1:9000/b/k",
+			Err: errors.New("http: server closed idle connection")}, blob.ErrUnavailable},
 		{"Deadline", context.DeadlineExceeded, blob.ErrUnavailable},
 		{"Canceled", context.Canceled, nil},
 		{"Other", errors.New("invalid header"), nil},

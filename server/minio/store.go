@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -377,5 +378,8 @@ func unreachable(err error) bool {
 		errors.Is(err, syscall.EPIPE) ||
 		// minio-go replaces a connection the server closed mid-request
 		// with an error of its own text, which its own classifier knows.
-		miniogo.IsNetworkOrHostDown(err, false)
+		miniogo.IsNetworkOrHostDown(err, false) ||
+		// net/http's error (unexported) for a pooled connection the server
+		// had closed, when the request's body cannot be sent again.
+		strings.Contains(err.Error(), "http: server closed idle connection")
 }
