@@ -229,12 +229,12 @@ type photoResult struct {
 // photoBench measures photo upload throughput through the server at base,
 // which must use the MinIO at mc as its blob store: devices concurrent
 // devices (grid workers of the demo county) each upload perDevice distinct
-// JPEGs of about photoSize bytes with tus (POST, then one PATCH). Then the
-// same photos go straight into mc's bucket with minio-go PutObject, at the
-// same concurrency, under other keys. Both figures come from the same run
-// on the same MinIO, so their ratio is the server's overhead (HTTP, fsync
-// of the partial file, SHA-256 of the whole photo, SQLite, then the same
-// PUT).
+// JPEGs of about photoSize bytes with tus (POST, then one PATCH). The same
+// photos also go straight into mc's bucket, at the same concurrency, under
+// other keys: with minio-go PutObject, and with the PUT the server makes.
+// All figures come from the same run on the same MinIO; the ratio to the
+// server's own PUT is what the server adds (HTTP, authentication, SQLite).
+// A negative run is a warm-up: the phases are not rotated.
 func photoBench(base string, mc minio.Config, devices, perDevice, photoSize, run int, settle func() error) (photoResult, error) {
 	res := photoResult{Photos: devices * perDevice, Devices: devices}
 	photos, err := benchPhotos(res.Photos, photoSize)
