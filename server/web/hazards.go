@@ -336,6 +336,16 @@ func (h *Handler) hazardDetail(w http.ResponseWriter, r *request) error {
 	if err != nil {
 		return err
 	}
+	// The forms suggest the deadline the server gives a hazard dispatched
+	// without one: the policy in force at the hazard's grid.
+	policyArea := ""
+	if v.Grid != nil {
+		policyArea = v.Grid.ID
+	}
+	policy, err := h.svc.Domain.Policy(ctx, policyArea)
+	if err != nil {
+		return err
+	}
 	names := map[string]string{v.Site.ID: v.Site.Name}
 	var assignees []*server.User
 	for _, u := range users {
@@ -349,7 +359,7 @@ func (h *Handler) hazardDetail(w http.ResponseWriter, r *request) error {
 		"H": v, "Photos": newPhotoGroups(docPhotos), "Timeline": timelineViews(ops, names), "Conflicts": conflicts,
 		"Actions": h.hazardActions(p.Role, s, v), "Assignees": assignees, "AssigneeName": names[v.Assignee],
 		"ReporterName":    names[v.ReportedBy],
-		"DefaultDeadline": fmtDate(h.now().AddDate(0, 0, defaultDeadlineDays(v.Severity))),
+		"DefaultDeadline": fmtDate(h.now().Add(policy.Policy.HazardDeadline(v.Severity))),
 		"Today":           fmtDate(h.now()),
 		"Notes": []struct{ Label, Text string }{
 			{"整改说明", strField(s, "rectification_note")}, {"复核意见", strField(s, "verification_note")},
@@ -360,16 +370,6 @@ func (h *Handler) hazardDetail(w http.ResponseWriter, r *request) error {
 	}
 	h.render(w, r.Request, r.sess, http.StatusOK, "hazard", v.Title, data)
 	return nil
-}
-
-// defaultDeadlineDays is the deadline the dispatch and reopen forms
-// suggest; the demo county's policy (fixtures/README.md) uses 3 days for
-// major hazards and 7 for general ones. The station can pick any date.
-func defaultDeadlineDays(severity string) int {
-	if severity == "major" {
-		return 3
-	}
-	return 7
 }
 
 // timelineViews describes the ops; names turns ids in values (a site, an

@@ -303,3 +303,37 @@ func TestPhotoNeedsItsUploader(t *testing.T) {
 		}
 	}
 }
+
+// The dispatch form suggests the deadline the server gives a hazard
+// dispatched without one: the county policy's for its severity, also after
+// the county admin changes it.
+func TestDeadlineFormFollowsPolicy(t *testing.T) {
+	srv := apptest.Start(t)
+	base := srv.URL()
+	w111 := loginDevice(t, base, "worker-1-1-1", "phone-w111-policy")
+	w111.push(newHazard("hz-general", siteID(1), "灭火器过期", "general"), newHazard("hz-major", siteID(2), "电动车室内充电", "major"))
+	station := newBrowserless(t, base)
+	station.login("station-1")
+	suggested := regexp.MustCompile(`id="deadline" value="([0-9-]+)"`)
+	cst := time.FixedZone("CST", 8*3600)
+	want := func(days int) string { return time.Now().In(cst).AddDate(0, 0, days).Format("2006-01-02") }
+	check := func(id string, days int) {
+		t.Helper()
+		status, page := station.do("GET", "/hazards/"+id, nil)
+		m := suggested.FindStringSubmatch(page)
+		if status != http.StatusOK || m == nil {
+			t.Fatalf("%s: status %d, no deadline input", id, status)
+		}
+		if m[1] != want(days) {
+			t.Fatalf("%s: the form suggests %s, want %s (%d days)", id, m[1], want(days), days)
+		}
+	}
+	check("hz-general", 7) // the demo county's policy
+	check("hz-major", 3)
+
+	county := loginDevice(t, base, "county", "phone-county-policy")
+	var info map[string]any
+	county.call("PUT", "/v1/policy", map[string]any{"hazard_deadline_days": map[string]int{"general": 10, "major": 2}}, &info)
+	check("hz-general", 10)
+	check("hz-major", 2)
+}
