@@ -1,13 +1,11 @@
 package main_test
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -27,13 +25,9 @@ import (
 // acknowledged with; re-pushing every op then accepts each exactly once;
 // the database and the audit chain verify.
 func TestKillDuringPushes(t *testing.T) {
-	dir := t.TempDir()
-	bin := filepath.Join(dir, "gridsyncd")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
-	}
-	data := filepath.Join(dir, "data")
-	cmd, base := startBinary(t, bin, data)
+	data := filepath.Join(t.TempDir(), "data")
+	p := startOn(t, data)
+	base := "http://" + p.addr
 
 	workers := []string{"worker-1-1-1", "worker-1-1-2", "worker-2-1-1", "village-1-1"}
 	grids := []string{"330399101201G01", "330399101201G02", "330399102201G01", "330399101201G01"}
@@ -60,10 +54,10 @@ func TestKillDuringPushes(t *testing.T) {
 		}()
 	}
 	time.Sleep(1500 * time.Millisecond)
-	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
+	if err := p.cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
-	cmd.Wait()
+	p.wait(t)
 	wg.Wait()
 	acked := 0
 	for _, d := range devs {
@@ -73,11 +67,8 @@ func TestKillDuringPushes(t *testing.T) {
 		t.Fatal("no push was acknowledged before the kill: the test proves nothing")
 	}
 
-	cmd, base = startBinary(t, bin, data)
-	defer func() {
-		cmd.Process.Signal(syscall.SIGTERM)
-		cmd.Wait()
-	}()
+	p = startOn(t, data)
+	base = "http://" + p.addr
 	for _, d := range devs {
 		d.token = apptest.Login(t, base, d.user, d.id)
 		// Every op the device made, acknowledged or not, pushed again.
@@ -114,8 +105,8 @@ func TestKillDuringPushes(t *testing.T) {
 			seen[v.ServerSeq] = true
 		}
 	}
-	cmd.Process.Signal(syscall.SIGTERM)
-	cmd.Wait()
+	p.signal(t, syscall.SIGTERM)
+	p.wait(t)
 
 	out, err := exec.Command(bin, "check", "-data", data).CombinedOutput()
 	if err != nil || !strings.Contains(string(out), "ops verified") {
@@ -124,35 +115,11 @@ func TestKillDuringPushes(t *testing.T) {
 	t.Logf("%d ops acknowledged before SIGKILL; %s", acked, strings.TrimSpace(string(out)))
 }
 
-// startBinary starts gridsyncd serve -demo on data and returns it with its
-// base URL.
-func startBinary(t *testing.T, bin, data string) (*exec.Cmd, string) {
-	t.Helper()
-	cmd := exec.Command(bin, "serve", "-demo", "-addr", "127.0.0.1:0", "-data", data, "-log-level", "warn")
-	cmd.Env = []string{"PATH=" + os.Getenv("PATH")}
-	stdout, _ := cmd.StdoutPipe()
-	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill() })
-	sc := bufio.NewScanner(stdout)
-	for sc.Scan() {
-		if u, ok := strings.CutPrefix(sc.Text(), "gridsync demo server: "); ok {
-			go io.Copy(io.Discard, stdout)
-			return cmd, u
-		}
-	}
-	t.Fatal("server printed no address")
-	return nil, ""
-}
-
 // pushDevice is a device that only pushes new sites of its grid.
 type pushDevice struct {
 	id, user, grid, token string
 	clock                 *syncproto.Clock
 	made                  []syncproto.Op
-	mu                    sync.Mutex
 	acked                 map[uint64]int64 // seq → server seq, as acknowledged
 }
 
@@ -195,8 +162,6 @@ func (d *pushDevice) push(base string, ops []syncproto.Op) (*syncproto.PushRespo
 }
 
 func (d *pushDevice) record(resp *syncproto.PushResponse) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
 	for _, v := range resp.Verdicts {
 		if v.Status == syncproto.StatusAccepted {
 			d.acked[v.Seq] = v.ServerSeq

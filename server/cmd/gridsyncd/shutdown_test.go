@@ -57,7 +57,13 @@ type process struct {
 // its address.
 func start(t *testing.T, args ...string) *process {
 	t.Helper()
-	p := &process{data: filepath.Join(t.TempDir(), "data"), stderr: &bytes.Buffer{}, exited: make(chan error, 1)}
+	return startOn(t, filepath.Join(t.TempDir(), "data"), args...)
+}
+
+// startOn is start on the data folder data.
+func startOn(t *testing.T, data string, args ...string) *process {
+	t.Helper()
+	p := &process{data: data, stderr: &bytes.Buffer{}, exited: make(chan error, 1)}
 	p.cmd = exec.Command(bin, append([]string{"serve", "-demo", "-addr", "127.0.0.1:0", "-data", p.data, "-log-level", "warn"}, args...)...)
 	p.cmd.Env = []string{"PATH=" + os.Getenv("PATH")}
 	stdout, _ := p.cmd.StdoutPipe()
