@@ -660,9 +660,11 @@ func (h *Handler) liveHazards(w http.ResponseWriter, r *request) error {
 		Hazards []liveItem `json:"hazards"`
 	}{After: max(after, hs.maxSeq), More: len(hs.hazards) == LivePage, Hazards: []liveItem{}}
 	f, now := readHazardFilter(q), h.now()
-	names, err := h.userNames(ctx)
-	if err != nil {
-		return err
+	var names map[string]string // read only when there is a hazard to name a reporter of
+	if len(hs.hazards) > 0 {
+		if names, err = h.userNames(ctx); err != nil {
+			return err
+		}
 	}
 	for _, v := range hs.hazards {
 		if !f.keep(v, hs.areas, now) {

@@ -173,7 +173,7 @@ func (h *Handler) fieldMax(collection, field string) int {
 
 // hazardSet is the hazards of an area with their sites and photos.
 type hazardSet struct {
-	areas   *areaIndex
+	areas   *areaIndex // nil when a live poll found nothing new
 	sites   map[string]*siteView
 	hazards []*hazardView
 	maxSeq  int64
@@ -183,11 +183,6 @@ type hazardSet struct {
 // q.Limit narrow them, for the live rows), their sites, photo references
 // and which are overdue.
 func (h *Handler) loadHazards(ctx context.Context, p *server.Principal, q server.DocQuery) (*hazardSet, error) {
-	ai, err := h.areaIndex(ctx, p)
-	if err != nil {
-		return nil, err
-	}
-	hs := &hazardSet{areas: ai, sites: map[string]*siteView{}}
 	q.Collection = "hazards"
 	rows, err := h.svc.Dashboard.Docs(ctx, q)
 	if err != nil {
@@ -195,8 +190,13 @@ func (h *Handler) loadHazards(ctx context.Context, p *server.Principal, q server
 	}
 	paged := q.AfterSeq > 0 || q.Limit > 0
 	if paged && len(rows) == 0 {
-		return hs, nil // a live poll with nothing new reads nothing more
+		return &hazardSet{}, nil // a live poll with nothing new reads nothing more
 	}
+	ai, err := h.areaIndex(ctx, p)
+	if err != nil {
+		return nil, err
+	}
+	hs := &hazardSet{areas: ai, sites: map[string]*siteView{}}
 	sites, err := h.svc.Dashboard.Docs(ctx, server.DocQuery{Collection: "sites"})
 	if err != nil {
 		return nil, err
