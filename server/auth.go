@@ -18,8 +18,9 @@ type clientAddrKey struct{}
 
 // WithClientAddr returns ctx carrying the client's IP address as the HTTP
 // layer determined it: the TCP peer, or the address a configured trusted
-// proxy forwarded. The API and the dashboard read it from here, so both
-// rate-limit logins by the same address.
+// proxy forwarded (echo's IPExtractor). The dashboard, a plain
+// http.Handler, reads it from here; the API's handlers get the same
+// address from echo, so both rate-limit logins by it.
 func WithClientAddr(ctx context.Context, addr string) context.Context {
 	return context.WithValue(ctx, clientAddrKey{}, addr)
 }

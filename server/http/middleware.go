@@ -46,8 +46,8 @@ func (s *Server) observe(next echo.HandlerFunc) echo.HandlerFunc {
 }
 
 // clientAddr puts the client's address (echo's IPExtractor, see
-// TrustProxies) in the request context, where the dashboard, which is a
-// plain http.Handler, reads it too.
+// TrustProxies) in the request context of the dashboard's routes: the
+// dashboard is a plain http.Handler. The API's handlers call c.RealIP().
 func (s *Server) clientAddr(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		c.SetRequest(c.Request().WithContext(server.WithClientAddr(c.Request().Context(), c.RealIP())))

@@ -104,7 +104,7 @@ func NewServer(log *slog.Logger, svc Services, ready map[string]Pinger, opts ...
 
 	// observe wraps recover, so a panic is logged, counted and answered
 	// as a 500 like any other failure.
-	s.echo.Use(requestIDs, s.clientAddr, s.observe, s.recover)
+	s.echo.Use(requestIDs, s.observe, s.recover)
 	s.routes()
 	return s
 }
@@ -135,7 +135,7 @@ func (s *Server) routes() {
 				return echo.ErrNotFound
 			}
 			return web(c)
-		})
+		}, s.clientAddr)
 	}
 }
 
