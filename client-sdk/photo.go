@@ -170,7 +170,8 @@ func (c *Client) AttachPhoto(collection, docID, field, path string, opt AttachOp
 	if opt.Quality < 0 || opt.Quality > 100 || opt.MaxEdge < 0 {
 		return "", reject(syncproto.CodeInvalidValue, "attach options: quality %d (want 0..100), max edge %d (want >= 0)", opt.Quality, opt.MaxEdge)
 	}
-	if c.User() == nil {
+	user := c.User()
+	if user == nil {
 		return "", fmt.Errorf("attach photo to %s/%s: %w", collection, docID, ErrLoginRequired)
 	}
 	// Fail before the work of copying when the document is not there; the
@@ -193,12 +194,13 @@ func (c *Client) AttachPhoto(collection, docID, field, path string, opt AttachOp
 	if f.Kind == syncproto.KindLWW {
 		ch = Change{Set: map[string]any{field: ph.sha}}
 	}
-	err = c.write(collection, docID, changeOp(docID, ch), func(tx *sql.Tx) error {
+	// The photo is queued and the op appended in one transaction.
+	err = c.update(func(tx *sql.Tx) error {
 		if _, err := tx.Exec(`INSERT INTO photos (sha256, size, mime, filename, state, created_at) VALUES (?, ?, ?, ?, ?, ?)
 			ON CONFLICT (sha256) DO NOTHING`, ph.sha, ph.size, ph.mime, ph.filename, PhotoWaitingRef, c.opt.Now().UnixMilli()); err != nil {
 			return fmt.Errorf("queue photo: %w", err)
 		}
-		return nil
+		return c.writeTx(tx, user, collection, docID, changeOp(docID, ch))
 	})
 	c.dropUnneededCopy(ph.sha)
 	if err != nil {

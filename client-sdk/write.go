@@ -47,7 +47,7 @@ func (c *Client) Create(collection string, fields Fields) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if err := c.write(collection, doc, createOp(fields), nil); err != nil {
+	if err := c.write(collection, doc, createOp(fields)); err != nil {
 		return "", err
 	}
 	return doc, nil
@@ -103,7 +103,7 @@ func createOp(fields Fields) opBuilder {
 // stamp of the value the device saw (Op.Base), so that the server can tell
 // a concurrent edit from a later one and keep the losing value.
 func (c *Client) Update(collection, id string, ch Change) error {
-	return c.write(collection, id, changeOp(id, ch), nil)
+	return c.write(collection, id, changeOp(id, ch))
 }
 
 // changeOp returns the builder of the op that makes change ch to document
@@ -166,26 +166,20 @@ func (c *Client) Delete(collection, id string) error {
 			return nil, reject(syncproto.CodeNotFound, "%s/%s does not exist on this device", collection, id)
 		}
 		return &syncproto.Op{Delete: true}, nil
-	}, nil)
+	})
 }
 
 // opBuilder builds the op of one write from the document's local view.
 type opBuilder func(col *syncproto.Collection, cur syncproto.DocState, exists bool) (*syncproto.Op, error)
 
 // write makes one op on a document and appends it to the outbox in one
-// transaction, after prep (if not nil: AttachPhoto records its photo
-// there).
-func (c *Client) write(collection, id string, build opBuilder, prep func(tx *sql.Tx) error) error {
+// transaction.
+func (c *Client) write(collection, id string, build opBuilder) error {
 	user := c.User()
 	if user == nil {
 		return fmt.Errorf("write %s/%s: %w", collection, id, ErrLoginRequired)
 	}
 	return c.update(func(tx *sql.Tx) error {
-		if prep != nil {
-			if err := prep(tx); err != nil {
-				return err
-			}
-		}
 		return c.writeTx(tx, user, collection, id, build)
 	})
 }
