@@ -9,7 +9,6 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"time"
 
@@ -72,90 +71,61 @@ func (c *Config) BlobDir() string { return filepath.Join(c.DataDir, "blobs") }
 // UploadDir holds partial photo uploads inside the data folder.
 func (c *Config) UploadDir() string { return filepath.Join(c.DataDir, "uploads") }
 
-// bindFlags declares every flag with its default taken from the environment
-// (GRIDSYNC_<NAME>) or the constant, so flags win over variables. A
+// bindFlags declares every flag, then takes each flag's default from its
+// variable (GRIDSYNC_<NAME>) if set, so flags win over variables. A
 // variable that does not parse is not ignored: the returned error names it,
 // so GRIDSYNC_ACCESS_TTL=15 or GRIDSYNC_DEMO=yes stops the start instead of
 // quietly meaning the default.
 func (c *Config) bindFlags(fs *flag.FlagSet, getenv func(string) string) error {
-	var errs []error
-	// env passes the variable of flag name, when set, to parse.
-	env := func(name string, parse func(string) error) {
-		v := getenv(envName(name))
-		if v == "" {
-			return
-		}
-		if err := parse(v); err != nil {
-			errs = append(errs, fmt.Errorf("%s=%q: %w", envName(name), v, err))
-		}
-	}
-	str := func(p *string, name, def, usage string) {
-		env(name, func(v string) error { def = v; return nil })
-		fs.StringVar(p, name, def, usage+" ("+envName(name)+")")
-	}
-	dur := func(p *time.Duration, name string, def time.Duration, usage string) {
-		env(name, func(v string) error {
-			d, err := time.ParseDuration(v)
-			if err == nil {
-				def = d
-			}
-			return err
-		})
-		fs.DurationVar(p, name, def, usage+" ("+envName(name)+")")
-	}
-	boolean := func(p *bool, name string, usage string) {
-		def := false
-		env(name, func(v string) error {
-			b, err := strconv.ParseBool(v)
-			if err == nil {
-				def = b
-			}
-			return err
-		})
-		fs.BoolVar(p, name, def, usage+" ("+envName(name)+")")
-	}
-	str(&c.Addr, "addr", DefaultAddr, "listen address")
-	dur(&c.ShutdownTimeout, "shutdown-timeout", DefaultShutdownTimeout, "how long a stop waits for in-flight requests")
-	str(&c.DataDir, "data", DefaultDataDir, "data folder: database, photos, keys")
-	str(&c.LogLevel, "log-level", DefaultLogLevel, "log level: debug, info, warn, error")
-	str(&c.LogFormat, "log-format", DefaultLogFormat, "log format: text or json")
-	str(&c.KeysDir, "keys", "", "signing key folder (default DATA/keys)")
-	str(&c.Issuer, "jwt-issuer", jwt.DefaultIssuer, "JWT iss")
-	str(&c.Audience, "jwt-audience", jwt.DefaultAudience, "JWT aud")
-	dur(&c.AccessTTL, "access-ttl", DefaultAccessTTL, "access token lifetime")
-	dur(&c.RefreshTTL, "refresh-ttl", sqlite.DefaultRefreshTTL, "refresh token lifetime")
-	str(&c.Blob, "blob", DefaultBlob, "photo store: folder (DATA/blobs) or minio")
-	str(&c.MinIO.Endpoint, "minio-endpoint", "", "MinIO host:port")
-	str(&c.MinIO.Bucket, "minio-bucket", DefaultMinIOBucket, "MinIO bucket (created if missing)")
-	str(&c.MinIO.AccessKey, "minio-access-key", "", "MinIO access key")
-	// The secret is never a flag default: -h would print it.
-	c.MinIO.SecretKey = getenv(envName("minio-secret-key"))
+	usage := func(name, text string) string { return text + " (" + envName(name) + ")" }
+	fs.StringVar(&c.Addr, "addr", DefaultAddr, usage("addr", "listen address"))
+	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", DefaultShutdownTimeout, usage("shutdown-timeout", "how long a stop waits for in-flight requests"))
+	fs.StringVar(&c.DataDir, "data", DefaultDataDir, usage("data", "data folder: database, photos, keys"))
+	fs.StringVar(&c.LogLevel, "log-level", DefaultLogLevel, usage("log-level", "log level: debug, info, warn, error"))
+	fs.StringVar(&c.LogFormat, "log-format", DefaultLogFormat, usage("log-format", "log format: text or json"))
+	fs.StringVar(&c.KeysDir, "keys", "", usage("keys", "signing key folder (default DATA/keys)"))
+	fs.StringVar(&c.Issuer, "jwt-issuer", jwt.DefaultIssuer, usage("jwt-issuer", "JWT iss"))
+	fs.StringVar(&c.Audience, "jwt-audience", jwt.DefaultAudience, usage("jwt-audience", "JWT aud"))
+	fs.DurationVar(&c.AccessTTL, "access-ttl", DefaultAccessTTL, usage("access-ttl", "access token lifetime"))
+	fs.DurationVar(&c.RefreshTTL, "refresh-ttl", sqlite.DefaultRefreshTTL, usage("refresh-ttl", "refresh token lifetime"))
+	fs.StringVar(&c.Blob, "blob", DefaultBlob, usage("blob", "photo store: folder (DATA/blobs) or minio"))
+	fs.StringVar(&c.MinIO.Endpoint, "minio-endpoint", "", usage("minio-endpoint", "MinIO host:port"))
+	fs.StringVar(&c.MinIO.Bucket, "minio-bucket", DefaultMinIOBucket, usage("minio-bucket", "MinIO bucket (created if missing)"))
+	fs.StringVar(&c.MinIO.AccessKey, "minio-access-key", "", usage("minio-access-key", "MinIO access key"))
 	fs.Func("minio-secret-key", "MinIO secret key (prefer "+envName("minio-secret-key")+")", func(v string) error {
 		c.MinIO.SecretKey = v
 		return nil
 	})
-	boolean(&c.MinIO.UseTLS, "minio-tls", "reach MinIO over https")
-	maxDist := float64(server.DefaultPhotoMaxDistance)
-	env("photo-max-distance", func(v string) error {
-		f, err := strconv.ParseFloat(v, 64)
-		if err == nil {
-			maxDist = f
-		}
-		return err
-	})
-	fs.Float64Var(&c.PhotoMaxDistance, "photo-max-distance", maxDist, "metres between a photo's GPS and its site before it is flagged ("+envName("photo-max-distance")+")")
-	dur(&c.PhotoTimeWindow, "photo-time-window", server.DefaultPhotoTimeWindow, "EXIF time vs record time before a photo is flagged")
-	boolean(&c.Demo, "demo", "load the demo county 青溪县 on start")
-	str(&c.PublicURL, "public-url", "", "absolute URL devices reach the server at, for tus Location headers (default: each request's scheme and host)")
-	proxies := func(v string) error {
+	fs.BoolVar(&c.MinIO.UseTLS, "minio-tls", false, usage("minio-tls", "reach MinIO over https"))
+	fs.Float64Var(&c.PhotoMaxDistance, "photo-max-distance", server.DefaultPhotoMaxDistance,
+		usage("photo-max-distance", "metres between a photo's GPS and its site before it is flagged"))
+	fs.DurationVar(&c.PhotoTimeWindow, "photo-time-window", server.DefaultPhotoTimeWindow, usage("photo-time-window", "EXIF time vs record time before a photo is flagged"))
+	fs.BoolVar(&c.Demo, "demo", false, usage("demo", "load the demo county 青溪县 on start"))
+	fs.StringVar(&c.PublicURL, "public-url", "", usage("public-url", "absolute URL devices reach the server at, for tus Location headers (default: each request's scheme and host)"))
+	fs.Func("trusted-proxies", usage("trusted-proxies", "comma-separated CIDRs of reverse proxies whose X-Forwarded-For is believed"), func(v string) error {
 		nets, err := parseNets(v)
 		if err == nil {
 			c.TrustedProxies = nets
 		}
 		return err
-	}
-	env("trusted-proxies", proxies)
-	fs.Func("trusted-proxies", "comma-separated CIDRs of reverse proxies whose X-Forwarded-For is believed ("+envName("trusted-proxies")+")", proxies)
+	})
+
+	var errs []error
+	fs.VisitAll(func(f *flag.Flag) {
+		v := getenv(envName(f.Name))
+		if v == "" {
+			return
+		}
+		if err := f.Value.Set(v); err != nil {
+			errs = append(errs, fmt.Errorf("%s=%q: %w", envName(f.Name), v, err))
+			return
+		}
+		// -h shows the variable's value as the default, but never the
+		// secret.
+		if f.Name != "minio-secret-key" {
+			f.DefValue = v
+		}
+	})
 	return errors.Join(errs...)
 }
 
