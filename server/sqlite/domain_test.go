@@ -267,6 +267,7 @@ func TestCovertInspection(t *testing.T) {
 	early := hazard(demoSiteG01, "暗访：电线私拉乱接", "general")
 	early["inspection"] = "in-late"
 	late := map[string]any{"site": demoSiteG01, "result": "hazard_found", "covert": true}
+	reported := time.Now()
 	accepted(t, mustPush(t, e.sync, w2, d2.push(withFlow(d2.op("hazards", "hz-early", early), syncproto.StageReported, 1),
 		d2.op("inspections", "in-late", late),
 		withFlow(d2.op("hazards", "hz-plain", hazard(demoSiteG01, "灭火器过期", "general")), syncproto.StageReported, 1))))
@@ -290,6 +291,20 @@ func TestCovertInspection(t *testing.T) {
 	}
 	if got := ids(time.Now().Add(16 * server.Day)); !slices.Equal(got, []string{"hz-early", "hz-filled", "hz-said"}) {
 		t.Fatalf("overdue after 16 days: %v, want the three covert hazards and not hz-plain", got)
+	}
+
+	// The station dispatches hz-early with no fields: the server fills
+	// covert from its inspection and the deadline, capped at the covert
+	// limit (the township gives general hazards 30 days).
+	sqlite.SetPolicy(t, e.db, township1, `{"hazard_deadline_days": {"general": 30}}`)
+	resp = mustPush(t, e.sync, station, ds.push(withFlow(ds.op("hazards", "hz-early", nil), syncproto.StageDispatched, 1)))
+	wantVerdict(t, resp.Verdicts[0], syncproto.StatusAccepted, "")
+	st := docOf(t, e, station, "hazards", "hz-early")
+	if raw, _ := st.Value("covert"); string(raw) != "true" {
+		t.Errorf("dispatched hazard of a covert inspection: covert %s, want true", raw)
+	}
+	if got := timeOf(t, st, "deadline"); !near(got, reported.Add(15*server.Day)) {
+		t.Errorf("dispatched hazard of a covert inspection: deadline %s, want the 15-day limit", got)
 	}
 }
 

@@ -22,8 +22,10 @@ import (
 //     for the severity from now (派单督办 always has a deadline; a failed
 //     verification 复核不通过 gets a new rectification time);
 //   - a hazard linked to a covert inspection (暗访) is covert: the server
-//     fills covert into an op that links one and leaves covert unset, and
-//     refuses covert = false (CodeCovertRequired);
+//     fills covert into an op that leaves it unset and links one, touches
+//     the deadline or gets a default deadline (the inspection may have
+//     arrived after the hazard), and refuses covert = false
+//     (CodeCovertRequired);
 //   - a covert hazard's deadline is within the policy's covert limit after
 //     its report (暗访督办15日办结): CodeCovertDeadline. Default deadlines
 //     of covert hazards are capped at that limit, even when the limit has
@@ -39,8 +41,13 @@ var (
 // Defaults implements Defaulter.
 func (r hazardRule) Defaults(ctx context.Context, tx *Tx, in *RuleInput) (map[string]json.RawMessage, error) {
 	set := map[string]json.RawMessage{}
+	needs := needsDeadline(in)
+	// The inspection is looked up once: for an op that links it, touches
+	// the deadline or gets a default one. A hazard that reached the server
+	// before its covert inspection learns it is covert here, so Check sees
+	// the covert limit rather than a missing covert.
 	covert := boolValue(in.Next, "covert")
-	if !covert && (in.Creates() || in.Sets("inspection")) && !in.Sets("covert") {
+	if !covert && !in.Sets("covert") && (in.Creates() || in.Sets("inspection", "deadline") || needs) {
 		ci, err := covertInspection(ctx, tx, in.Next)
 		if err != nil {
 			return nil, err
@@ -49,7 +56,7 @@ func (r hazardRule) Defaults(ctx context.Context, tx *Tx, in *RuleInput) (map[st
 			set["covert"], covert = json.RawMessage("true"), true
 		}
 	}
-	if !needsDeadline(in) {
+	if !needs {
 		return set, nil
 	}
 	p, err := r.pol.of(ctx, tx, in)
@@ -57,11 +64,6 @@ func (r hazardRule) Defaults(ctx context.Context, tx *Tx, in *RuleInput) (map[st
 		return nil, err
 	}
 	deadline := in.Now.Add(p.HazardDeadline(strValue(in.Next, "severity")))
-	if !covert {
-		if covert, err = covertInspection(ctx, tx, in.Next); err != nil {
-			return nil, err
-		}
-	}
 	if covert {
 		reported, err := reportedAt(ctx, tx, in)
 		if err != nil {
@@ -115,17 +117,16 @@ func (r hazardRule) Check(ctx context.Context, tx *Tx, in *RuleInput) (string, s
 	if !in.Creates() && !in.Sets("deadline", "covert", "inspection") {
 		return "", "", nil
 	}
-	covert := boolValue(in.Next, "covert")
-	ci, err := covertInspection(ctx, tx, in.Next)
-	if err != nil {
-		return "", "", err
-	}
-	if ci && !covert {
+	if !boolValue(in.Next, "covert") {
+		ci, err := covertInspection(ctx, tx, in.Next)
+		if err != nil || !ci {
+			return "", "", err
+		}
 		return syncproto.CodeCovertRequired, fmt.Sprintf("inspections/%s was a covert visit (暗访): its hazards are covert and close within the covert limit",
 			strValue(in.Next, "inspection")), nil
 	}
 	deadline, ok := intValue(in.Next, "deadline")
-	if !covert || !ok {
+	if !ok {
 		return "", "", nil
 	}
 	p, err := r.pol.of(ctx, tx, in)
