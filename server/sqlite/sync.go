@@ -352,7 +352,8 @@ func (s *SyncService) applyPush(ctx context.Context, tx *Tx, p *server.Principal
 	if req.DeviceTime > 0 && req.DeviceTime-serverNow > syncproto.MaxDrift.Milliseconds() {
 		resp.ClockReset = true
 	}
-	if err := dev.advanceAcked(ctx, tx, p.DeviceID, req.Ops); err != nil {
+	missing, err := dev.advanceAcked(ctx, tx, p.DeviceID, req.Ops)
+	if err != nil {
 		return nil, err
 	}
 	if _, err := tx.ExecContext(ctx, `UPDATE devices SET last_seq = ?, acked_seq = ?, last_sync_at = ?, outbox_pending = ?,
@@ -360,71 +361,59 @@ func (s *SyncService) applyPush(ctx context.Context, tx *Tx, p *server.Principal
 		dev.lastSeq, dev.ackedSeq, serverNow, req.Outbox.Pending, oldestAge(req, serverNow), req.Outbox.AppVersion, dev.clockOffset, p.DeviceID); err != nil {
 		return nil, fmt.Errorf("update device: %w", err)
 	}
-	resp.LastSeq, resp.AckedSeq = dev.lastSeq, dev.ackedSeq
-	if dev.ackedSeq < dev.lastSeq {
-		missing, err := missingSeqs(ctx, tx, p.DeviceID, dev.ackedSeq)
-		if err != nil {
-			return nil, err
-		}
-		resp.Missing = missing
-	}
+	resp.LastSeq, resp.AckedSeq, resp.Missing = dev.lastSeq, dev.ackedSeq, missing
 	return resp, nil
 }
 
 // advanceAcked moves the device's gap-free watermark up past every seq
-// that now has a verdict: the seqs of this push (each op of the device
-// with a seq >= 1 has one now, accepted, rejected or already held), then
-// seqs stored by earlier pushes (sent out of order), one index lookup per
-// seq it passes.
-func (dev *device) advanceAcked(ctx context.Context, tx *Tx, deviceID string, ops []syncproto.Op) error {
+// that now has a verdict, and returns, in order, up to syncproto.MaxMissing
+// seqs between it and last_seq that the device has not pushed. The seqs of
+// this push need no query (each op of the device with a seq >= 1 has a
+// verdict now: accepted, rejected or already held), so an in-order push
+// reads nothing. When a gap remains, one ordered scan of the seqs held
+// above the watermark (this push's and those of earlier pushes sent out of
+// order) moves it over their consecutive run, then lists the gaps after
+// it; the scan stops once MaxMissing seqs are listed, however many held
+// seqs lie between them.
+func (dev *device) advanceAcked(ctx context.Context, tx *Tx, deviceID string, ops []syncproto.Op) ([]uint64, error) {
 	pushed := make(map[uint64]bool, len(ops))
 	for i := range ops {
 		if ops[i].Device == deviceID && ops[i].Seq > 0 {
 			pushed[ops[i].Seq] = true
 		}
 	}
-	for dev.ackedSeq < dev.lastSeq {
-		next := dev.ackedSeq + 1
-		if !pushed[next] {
-			var held bool
-			err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM ops WHERE device = ?1 AND dev_seq = ?2)
-				OR EXISTS (SELECT 1 FROM rejected_ops WHERE device = ?1 AND dev_seq = ?2)`, deviceID, next).Scan(&held)
-			if err != nil {
-				return fmt.Errorf("acked seq: %w", err)
-			}
-			if !held {
-				return nil
-			}
-		}
-		dev.ackedSeq = next
+	for dev.ackedSeq < dev.lastSeq && pushed[dev.ackedSeq+1] {
+		dev.ackedSeq++
 	}
-	return nil
-}
-
-// missingSeqs lists, in order, up to syncproto.MaxMissing seqs above acked
-// that the device has not pushed although it pushed higher ones: the gaps
-// between the seqs the server holds above acked.
-func missingSeqs(ctx context.Context, tx *Tx, deviceID string, acked uint64) ([]uint64, error) {
+	if dev.ackedSeq >= dev.lastSeq {
+		return nil, nil
+	}
 	rows, err := tx.QueryContext(ctx, `SELECT dev_seq FROM ops WHERE device = ?1 AND dev_seq > ?2
 		UNION SELECT dev_seq FROM rejected_ops WHERE device = ?1 AND dev_seq > ?2
-		ORDER BY dev_seq LIMIT ?3`, deviceID, acked, syncproto.MaxMissing)
+		ORDER BY dev_seq`, deviceID, dev.ackedSeq)
 	if err != nil {
-		return nil, fmt.Errorf("missing seqs: %w", err)
+		return nil, fmt.Errorf("held seqs: %w", err)
 	}
 	defer rows.Close()
-	var out []uint64
-	prev := acked
-	for rows.Next() {
+	var missing []uint64
+	prev := dev.ackedSeq
+	for len(missing) < syncproto.MaxMissing && rows.Next() {
 		var held uint64
 		if err := rows.Scan(&held); err != nil {
-			return nil, err
+			return nil, fmt.Errorf("held seqs: %w", err)
 		}
-		for s := prev + 1; s < held && len(out) < syncproto.MaxMissing; s++ {
-			out = append(out, s)
+		if prev == dev.ackedSeq && held == prev+1 {
+			dev.ackedSeq = held
+		}
+		for s := prev + 1; s < held && len(missing) < syncproto.MaxMissing; s++ {
+			missing = append(missing, s)
 		}
 		prev = held
 	}
-	return out, rows.Err()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("held seqs: %w", err)
+	}
+	return missing, nil
 }
 
 // oldestAge converts the device's oldest pending time into an age by the

@@ -297,6 +297,41 @@ func TestPush(t *testing.T) {
 	})
 }
 
+// TestMissingPastHeldSeqs: the missing seqs are listed up to MaxMissing
+// however many seqs the server holds between them. With seqs 1 and 700 of
+// 1000 never pushed, both are listed, not only the gaps among the first
+// MaxMissing held seqs.
+func TestMissingPastHeldSeqs(t *testing.T) {
+	e := mustSyncEnv(t)
+	ctx := e.as(t, "worker-1-1-2", "phone-worker-112")
+	d := newDevice("phone-worker-112")
+	ops := make([]syncproto.Op, 1000)
+	for i := range ops {
+		ops[i] = d.op("sites", fmt.Sprintf("site-held-%d", i), site(grid112, "多号"))
+	}
+	var held []syncproto.Op
+	for _, op := range ops {
+		if op.Seq != 1 && op.Seq != 700 {
+			held = append(held, op)
+		}
+	}
+	var resp *syncproto.PushResponse
+	for chunk := range slices.Chunk(held, syncproto.MaxOpsPerPush) {
+		resp = mustPush(t, e.sync, ctx, d.push(chunk...))
+	}
+	if resp.AckedSeq != 0 || resp.LastSeq != 1000 || !slices.Equal(resp.Missing, []uint64{1, 700}) {
+		t.Fatalf("got acked %d last %d missing %v, want 0, 1000, [1 700]", resp.AckedSeq, resp.LastSeq, resp.Missing)
+	}
+	resp = mustPush(t, e.sync, ctx, d.push(ops[0]))
+	if resp.AckedSeq != 699 || !slices.Equal(resp.Missing, []uint64{700}) {
+		t.Fatalf("seq 1 pushed: acked %d missing %v, want 699, [700]", resp.AckedSeq, resp.Missing)
+	}
+	resp = mustPush(t, e.sync, ctx, d.push(ops[699]))
+	if resp.AckedSeq != 1000 || len(resp.Missing) != 0 {
+		t.Fatalf("seq 700 pushed: acked %d missing %v, want 1000, none", resp.AckedSeq, resp.Missing)
+	}
+}
+
 func TestConflictsKept(t *testing.T) {
 	e := mustSyncEnv(t)
 	worker := e.as(t, "worker-1-1-1", "phone-worker-111")
