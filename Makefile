@@ -25,7 +25,7 @@ lint:
 	$(GO) vet ./...
 	$(TOOLS)/staticcheck ./...
 
-## bench: run the benchmarks and write docs/BENCHMARKS.md
+## bench: run the benchmarks and write docs/BENCHMARKS.md and docs/BENCHMARKS-photos.md
 bench: tools
 	bash scripts/bench.sh
 

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 	"text/tabwriter"
 
@@ -36,11 +37,7 @@ func (m *Main) parseAction(fs *flag.FlagSet, args []string) ([]string, error) {
 		return nil, usage
 	}
 	m.Action, args = args[0], args[1:]
-	known := false
-	for _, a := range adminActions[m.Command] {
-		known = known || a == m.Action
-	}
-	if !known {
+	if !slices.Contains(adminActions[m.Command], m.Action) {
 		return nil, fmt.Errorf("unknown action %q: %w", m.Action, usage)
 	}
 	if m.Command != "user" {

@@ -400,8 +400,8 @@ func (m *Main) Addr() string {
 	return ""
 }
 
-// Ready is closed once "serve" listens (Addr is then set). A Main not made
-// by NewMain is never ready.
+// Ready is closed once "serve" listens (Addr is then set). The Main must
+// be made by NewMain.
 func (m *Main) Ready() <-chan struct{} { return m.ready }
 
 // Close stops the sync writer (finishing queued pushes) and closes the

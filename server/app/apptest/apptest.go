@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gridsync/gridsync/fixtures"
 	"github.com/gridsync/gridsync/server/app"
 )
 
@@ -93,15 +94,12 @@ func (s *Server) Restart() {
 	s.start(addr)
 }
 
-// DemoPassword is the password of every demo account.
-const DemoPassword = "demo-password"
-
 // Login logs a demo user in on device through POST /v1/auth/login of the
 // server at base and returns the access token; it fails the test if the
 // login does not succeed.
 func Login(tb testing.TB, base, user, device string) string {
 	tb.Helper()
-	body, _ := json.Marshal(map[string]string{"username": user, "password": DemoPassword, "device_id": device})
+	body, _ := json.Marshal(map[string]string{"username": user, "password": fixtures.DemoPassword, "device_id": device})
 	resp, err := http.Post(base+"/v1/auth/login", "application/json", bytes.NewReader(body))
 	if err != nil {
 		tb.Fatal(err)
