@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gridsync/gridsync/server"
 	"github.com/gridsync/gridsync/server/app"
 	"github.com/gridsync/gridsync/server/app/apptest"
 	"github.com/gridsync/gridsync/syncproto"
@@ -192,7 +193,7 @@ func TestDomainPolicyHTTP(t *testing.T) {
 		t.Fatalf("GET /v1/policy: %+v", info)
 	}
 	// Last night, 23:00–01:00 county time, lies in the key period.
-	cst := time.FixedZone("Asia/Shanghai", 8*3600)
+	cst := server.CountyTime
 	y, m, d := time.Now().In(cst).AddDate(0, 0, -1).Date()
 	start := time.Date(y, m, d, 23, 0, 0, 0, cst)
 	body := `{"escalate_after_overdue_days": 1, "key_periods": [{"name": "春节", "from": "` +
