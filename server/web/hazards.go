@@ -225,9 +225,9 @@ type photoFlag struct {
 // photos) and of the rectification (整改后, field evidence).
 type photoGroups struct {
 	Before, After []photoView
-	// AfterLive and AfterMissing count the live rectification photos and
-	// those not uploaded yet, for the verify form's warning.
-	AfterLive, AfterMissing int
+	// AfterMissing counts the live rectification photos not uploaded yet,
+	// for the verify form's warning (hazardView.Evidence counts them all).
+	AfterMissing int
 }
 
 func newPhotoGroups(dp *server.DocPhotos) photoGroups {
@@ -242,11 +242,8 @@ func newPhotoGroups(dp *server.DocPhotos) photoGroups {
 			g.Before = append(g.Before, v)
 		case "evidence":
 			g.After = append(g.After, v)
-			if p.Live {
-				g.AfterLive++
-				if !p.Present {
-					g.AfterMissing++
-				}
+			if p.Live && !p.Present {
+				g.AfterMissing++
 			}
 		}
 	}
@@ -311,19 +308,22 @@ func (h *Handler) hazardDetail(w http.ResponseWriter, r *request) error {
 			sites[sid] = newSiteView(sd, ai)
 		}
 	}
-	refs, err := h.svc.Dashboard.Photos(ctx, "hazards", []string{row.State.ID})
+	docPhotos, err := h.svc.Photos.DocPhotos(ctx, "hazards", row.State.ID)
 	if err != nil {
 		return err
+	}
+	// The hazard's counts come from the same list the page shows: a
+	// DocPhoto is Present exactly when the PhotoRef would be Arrived.
+	refs := make([]*server.PhotoRef, 0, len(docPhotos.Photos))
+	for _, dp := range docPhotos.Photos {
+		refs = append(refs, &server.PhotoRef{SHA256: dp.SHA256, Collection: "hazards", DocID: row.State.ID,
+			Field: dp.Field, Live: dp.Live, Arrived: dp.Present})
 	}
 	overdue, err := h.overdue(ctx)
 	if err != nil {
 		return err
 	}
 	v := newHazardView(row, sites, ai, refs, overdue)
-	docPhotos, err := h.svc.Photos.DocPhotos(ctx, "hazards", row.State.ID)
-	if err != nil {
-		return err
-	}
 	ops, err := h.svc.Dashboard.Timeline(ctx, server.TimelineQuery{Collection: "hazards", DocID: row.State.ID})
 	if err != nil {
 		return err
