@@ -3,27 +3,13 @@ package sqlite_test
 import (
 	"context"
 	"encoding/json"
-	"io"
-	"log/slog"
 	"strings"
 	"testing"
 
 	"github.com/gridsync/gridsync/fixtures"
 	"github.com/gridsync/gridsync/server"
 	"github.com/gridsync/gridsync/server/sqlite"
-	"github.com/gridsync/gridsync/syncproto"
 )
-
-// mustSync starts a sync service on db, closed at cleanup (before db).
-func mustSync(tb testing.TB, db *sqlite.DB) *sqlite.SyncService {
-	tb.Helper()
-	s, err := sqlite.NewSyncService(context.Background(), db, syncproto.DefaultSchema(), slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { s.Close() })
-	return s
-}
 
 func mustDemo(tb testing.TB) *server.Dataset {
 	tb.Helper()
@@ -67,7 +53,7 @@ func TestImport(t *testing.T) {
 	})
 	t.Run("ErrImportedTwice", func(t *testing.T) {
 		db := MustDemoDB(t)
-		_, err := sqlite.NewImportService(db, mustSync(t, db)).Import(ctx, mustDemo(t))
+		_, err := sqlite.NewImportService(db, mustSyncService(t, db)).Import(ctx, mustDemo(t))
 		wantCode(t, err, server.ECONFLICT)
 		if !strings.Contains(server.ErrorMessage(err), "already imported") {
 			t.Fatalf("got %q, want a message saying the county was imported", server.ErrorMessage(err))
@@ -90,7 +76,7 @@ func TestImport(t *testing.T) {
 		db := MustOpenDB(t)
 		d := mustDemo(t)
 		d.Users = append(d.Users, server.DatasetUser{Username: "ghost", Name: "幽灵", Role: server.RoleGridWorker, Area: "no-such-area", Password: "demo-password"})
-		_, err := sqlite.NewImportService(db, mustSync(t, db)).Import(ctx, d)
+		_, err := sqlite.NewImportService(db, mustSyncService(t, db)).Import(ctx, d)
 		wantCode(t, err, server.ENOTFOUND)
 		wantRows(t, db, nothingWritten)
 	})
@@ -126,7 +112,7 @@ func TestImport(t *testing.T) {
 				db := MustOpenDB(t)
 				d := mustDemo(t)
 				edit(d)
-				_, err := sqlite.NewImportService(db, mustSync(t, db)).Import(ctx, d)
+				_, err := sqlite.NewImportService(db, mustSyncService(t, db)).Import(ctx, d)
 				if c := server.ErrorCode(err); c != server.EINVALID && c != server.ECONFLICT {
 					t.Fatalf("got %v, want EINVALID or ECONFLICT", err)
 				}
@@ -137,7 +123,7 @@ func TestImport(t *testing.T) {
 	t.Run("ResumeAfterInterruption", func(t *testing.T) {
 		for _, pushes := range []int{0, 2} {
 			db := MustOpenDB(t)
-			sync := mustSync(t, db)
+			sync := mustSyncService(t, db)
 			imp := sqlite.NewImportService(db, sync)
 			sqlite.InterruptImport(imp, 10, pushes)
 			if _, err := imp.Import(ctx, mustDemo(t)); err == nil {
@@ -168,7 +154,7 @@ func TestImport(t *testing.T) {
 	})
 	t.Run("ErrResumeWithOtherDataset", func(t *testing.T) {
 		db := MustOpenDB(t)
-		sync := mustSync(t, db)
+		sync := mustSyncService(t, db)
 		imp := sqlite.NewImportService(db, sync)
 		sqlite.InterruptImport(imp, 10, 1)
 		if _, err := imp.Import(ctx, mustDemo(t)); err == nil {
