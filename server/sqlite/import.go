@@ -47,7 +47,6 @@ var _ server.ImportService = (*ImportService)(nil)
 // importRecord is a row of imports: one per county data set.
 type importRecord struct {
 	sum       []byte
-	device    string
 	firstSeq  uint64
 	completed bool
 	startedAt time.Time
@@ -123,8 +122,8 @@ func (s *ImportService) record(ctx context.Context, county string) (*importRecor
 	var rec importRecord
 	var started int64
 	var completed sql.NullInt64
-	err := s.db.read.QueryRowContext(ctx, `SELECT dataset_sha256, device, first_seq, started_at, completed_at FROM imports WHERE county = ?`, county).
-		Scan(&rec.sum, &rec.device, &rec.firstSeq, &started, &completed)
+	err := s.db.read.QueryRowContext(ctx, `SELECT dataset_sha256, first_seq, started_at, completed_at FROM imports WHERE county = ?`, county).
+		Scan(&rec.sum, &rec.firstSeq, &started, &completed)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil
 	} else if err != nil {
