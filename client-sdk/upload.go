@@ -130,10 +130,10 @@ func (c *Client) countPending() (int, error) {
 
 // queued is a photo as the uploader works on it.
 type queued struct {
-	sha, mime, filename, state, url string
-	size, uploaded                  int64
-	attempts                        int
-	refs                            []PhotoRef // accepted ones
+	sha, filename, state, url string
+	size, uploaded            int64
+	attempts                  int
+	refs                      []PhotoRef // accepted ones
 }
 
 // duePhotos returns the photos to upload now, in upload order: the highest
@@ -142,7 +142,7 @@ type queued struct {
 func (c *Client) duePhotos(retryNow bool) ([]*queued, error) {
 	var out []*queued
 	err := c.view(func(tx *sql.Tx) error {
-		rows, err := tx.Query(`SELECT p.sha256, p.mime, p.filename, p.state, p.upload_url, p.size, p.uploaded, p.attempts
+		rows, err := tx.Query(`SELECT p.sha256, p.filename, p.state, p.upload_url, p.size, p.uploaded, p.attempts
 			FROM photos p WHERE p.state IN (?, ?, ?) AND (? OR p.next_try_ms <= ?)
 			ORDER BY (SELECT max(r.priority) FROM photo_refs r WHERE r.sha256 = p.sha256 AND r.state = ?) DESC,
 				p.attempts, p.created_at, p.sha256`,
@@ -152,7 +152,7 @@ func (c *Client) duePhotos(retryNow bool) ([]*queued, error) {
 		}
 		for rows.Next() {
 			p := &queued{}
-			if err := rows.Scan(&p.sha, &p.mime, &p.filename, &p.state, &p.url, &p.size, &p.uploaded, &p.attempts); err != nil {
+			if err := rows.Scan(&p.sha, &p.filename, &p.state, &p.url, &p.size, &p.uploaded, &p.attempts); err != nil {
 				rows.Close()
 				return err
 			}
