@@ -1049,8 +1049,11 @@ func (s *PhotoService) record(ctx context.Context, u *server.Upload, newPhoto bo
 	if _, err := tx.ExecContext(ctx, `INSERT INTO photo_uploaders (sha256, user_id) VALUES (?, ?) ON CONFLICT DO NOTHING`, u.SHA256, u.UserID); err != nil {
 		return fmt.Errorf("record uploader: %w", err)
 	}
-	if _, err := tx.ExecContext(ctx, `UPDATE uploads SET state = 'stored', offset = length, mime = ?, completed_at = COALESCE(completed_at, ?) WHERE id = ?`,
-		u.MIME, ms(tx.now), u.ID); err != nil {
+	// The record answers HEAD for UploadTTL more: a device whose last
+	// reply was lost learns the photo is stored.
+	u.ExpiresAt = tx.now.Add(server.UploadTTL).UTC()
+	if _, err := tx.ExecContext(ctx, `UPDATE uploads SET state = 'stored', offset = length, mime = ?, completed_at = COALESCE(completed_at, ?), expires_at = ? WHERE id = ?`,
+		u.MIME, ms(tx.now), ms(u.ExpiresAt), u.ID); err != nil {
 		return fmt.Errorf("store upload: %w", err)
 	}
 	if err := tx.Commit(); err != nil {

@@ -179,6 +179,9 @@ func TestPhotoStreamedOnItsWay(t *testing.T) {
 				t.Fatalf("upload: %+v, %v", u, err)
 			}
 			e.wantStored(t, photo)
+			if u, err = e.photos.Upload(e.ctx, u.ID); err != nil || time.Until(u.ExpiresAt) < server.UploadTTL-time.Minute {
+				t.Fatalf("a stored upload's record expires at %v, want %v from now: %v", u.ExpiresAt, server.UploadTTL, err)
+			}
 			at := e.probe.atFirst.Load()
 			if tt.streamed && (at < 0 || at >= int64(len(photo))) {
 				t.Fatalf("the store first read the photo when %d of its %d bytes had arrived, want before the end", at, len(photo))
