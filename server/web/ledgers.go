@@ -149,13 +149,9 @@ func (h *Handler) buildLedger(r *request, lq ledgerQuery) (*ledger.Table, error)
 	scope := hs.areas.scope(lq.Village, lq.Grid)
 	inScope := func(path string) bool { return scope == "" || strings.HasPrefix(path, scope) }
 	t := &ledger.Table{Title: name}
-	users, err := h.svc.Dashboard.Users(ctx)
+	names, err := h.userNames(ctx)
 	if err != nil {
 		return nil, err
-	}
-	names := map[string]string{}
-	for _, u := range users {
-		names[u.Username] = u.Name
 	}
 	person := func(username string) string {
 		if n, ok := names[username]; ok {
