@@ -58,9 +58,9 @@ type PolicyInfo struct {
 	UpdatedBy string     `json:"updated_by,omitempty"`
 	// Invalid says why the stored policy cannot be used (it was edited
 	// outside the API or predates a stricter rule). The server then
-	// applies DefaultPolicy, and logs it at error level on every push it
-	// affects, so pushes never fail for it; the county should set a valid
-	// one.
+	// applies DefaultPolicy, so pushes never fail for it, and logs the
+	// fallback at error level once per stored version of the policy; the
+	// county should set a valid one.
 	Invalid string `json:"invalid,omitempty"`
 }
 
@@ -270,9 +270,10 @@ type PatrolService interface {
 type PatrolQuery struct {
 	AreaID string
 	// From and To are local dates, YYYY-MM-DD, both included (default:
-	// the 7 nights up to last night); at most MaxPatrolNights.
+	// the 7 nights up to the latest night that has begun, tonight once
+	// its window has opened); at most MaxPatrolNights.
 	From, To string
-	// At is the moment the defaults and the open check are for (zero: now).
+	// At is the moment the default range is for (zero: now).
 	At time.Time
 }
 

@@ -167,8 +167,8 @@ var openStages = []string{syncproto.StageReported, syncproto.StageDispatched, sy
 // overdueHazards reads the hazards at or below the area at path that are
 // overdue at now: in an open stage and past their deadline, where a covert
 // hazard's deadline (hazards.covert, or its inspection's) is at the latest
-// its report plus the covert limit, set or not. Each comes with the
-// township it lies in. Ordered most overdue first.
+// its report plus the covert limit, set or not. Each comes with the path
+// of its area (the second slice, same order). Ordered most overdue first.
 func overdueHazards(ctx context.Context, tx *sql.Tx, path string, now time.Time) ([]*server.OverdueHazard, []string, error) {
 	rows, err := tx.QueryContext(ctx, `SELECT h.area_id, h.area_path, h.state, o.received_at,
 		COALESCE(json_extract(s.state, '$.fields.name.v'), ''), COALESCE(json_extract(i.state, '$.fields.covert.v'), 0)
