@@ -172,12 +172,19 @@ func (h *Handler) buildLedger(r *request, lq ledgerQuery) (*ledger.Table, error)
 		if err != nil {
 			return nil, err
 		}
-		slices.SortFunc(docs, func(a, b *server.DocRow) int { return inspectionTime(a).Compare(inspectionTime(b)) })
+		type timed struct {
+			d  *server.DocRow
+			at time.Time
+		}
+		var kept []timed
 		for _, d := range docs {
-			at := inspectionTime(d)
-			if !inScope(d.AreaPath) || !lq.in(at) {
-				continue
+			if at := inspectionTime(d); inScope(d.AreaPath) && lq.in(at) {
+				kept = append(kept, timed{d, at})
 			}
+		}
+		slices.SortStableFunc(kept, func(a, b timed) int { return a.at.Compare(b.at) })
+		for _, k := range kept {
+			d, at := k.d, k.at
 			site := hs.sites[strField(d.State, "site")]
 			if site == nil {
 				site = &siteView{Name: strField(d.State, "site")}
