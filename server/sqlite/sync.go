@@ -503,22 +503,10 @@ func (s *SyncService) applyOp(ctx context.Context, tx *Tx, p *server.Principal, 
 	if err != nil {
 		return v, err
 	}
-	// The area check comes before anything that reads the document: a
-	// document outside the caller's area is refused with a reason that
-	// says nothing of it (not its area, not its fields).
-	outside := func() (syncproto.Verdict, error) {
-		return reject(syncproto.CodeForbiddenArea, fmt.Sprintf("%s/%s is outside your area", op.Collection, op.Doc))
-	}
 	var area *server.Area
 	if cur != nil {
 		if area, err = s.area(ctx, tx, cur.areaID); err != nil {
 			return v, err
-		}
-		if !server.Covers(p.AreaPath, area.Path) {
-			return outside()
-		}
-		if reason := areaChange(col, op, cur); reason != "" {
-			return reject(syncproto.CodeForbiddenArea, reason)
 		}
 	} else {
 		var code, reason string
@@ -527,8 +515,16 @@ func (s *SyncService) applyOp(ctx context.Context, tx *Tx, p *server.Principal, 
 		} else if code != "" {
 			return reject(code, reason)
 		}
-		if !server.Covers(p.AreaPath, area.Path) {
-			return outside()
+	}
+	// The area check comes before anything that reads the document: a
+	// document outside the caller's area is refused with a reason that
+	// says nothing of it (not its area, not its fields).
+	if !server.Covers(p.AreaPath, area.Path) {
+		return reject(syncproto.CodeForbiddenArea, fmt.Sprintf("%s/%s is outside your area", op.Collection, op.Doc))
+	}
+	if cur != nil {
+		if reason := areaChange(col, op, cur); reason != "" {
+			return reject(syncproto.CodeForbiddenArea, reason)
 		}
 	}
 	var state syncproto.DocState
