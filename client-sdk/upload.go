@@ -540,7 +540,7 @@ func (u *uploadRun) patch(ctx context.Context, p *queued) (done bool, err error)
 func (u *uploadRun) storedOnServer(ctx context.Context, p *queued) (bool, error) {
 	c := u.c
 	if u.missing == nil {
-		q := url.Values{"scope": {"device"}, "limit": {strconv.Itoa(maxMissing)}}
+		q := url.Values{"scope": {"device"}}
 		var list []missingPhoto
 		err := c.call(ctx, request{method: http.MethodGet, path: "/v1/photos/missing", query: q, auth: true}, func(b []byte) (err error) {
 			list, err = decodeMissing(b)
@@ -576,9 +576,6 @@ func (u *uploadRun) storedOnServer(ctx context.Context, p *queued) (bool, error)
 	}
 	return false, nil
 }
-
-// maxMissing is the server's limit of one /v1/photos/missing answer.
-const maxMissing = 1000
 
 // tus performs one tus exchange through authed (token refresh on 401).
 // body, when not nil, makes a fresh reader of the request body for each
