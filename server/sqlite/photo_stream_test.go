@@ -82,17 +82,16 @@ func (c *countingBody) Read(b []byte) (int, error) {
 // streamEnv is a photo env whose service writes through a probeStore.
 type streamEnv struct {
 	*photoEnv
-	probe  *probeStore
-	photos *sqlite.PhotoService
-	ctx    context.Context
+	probe *probeStore
+	ctx   context.Context
 }
 
 func mustStreamEnv(t *testing.T, maxStreams int) *streamEnv {
 	e := &streamEnv{photoEnv: mustPhotoEnv(t)}
 	e.probe = &probeStore{Store: e.blobs}
+	e.photos.Close()
 	e.photos = e.mustPhotos(t, func(o *sqlite.PhotoOptions) {
 		o.Blobs, o.MaxStreams = e.probe, maxStreams
-		o.Dir = filepath.Join(e.dir, "uploads-streamed")
 	})
 	e.ctx = e.as(t, "worker-1-1-1", "phone-w111-stream")
 	return e
@@ -112,7 +111,7 @@ func (e *streamEnv) send(t *testing.T, sha string, photo []byte, body io.Reader,
 func (e *streamEnv) resume(t *testing.T, u *server.Upload, offset int64, body io.Reader, size int) (*server.Upload, error) {
 	t.Helper()
 	e.probe.body = &countingBody{r: body}
-	e.probe.part = filepath.Join(e.dir, "uploads-streamed", u.ID+".part")
+	e.probe.part = filepath.Join(e.dir, "uploads", u.ID+".part")
 	e.probe.atFirst.Store(-1)
 	return e.photos.WriteUpload(e.ctx, u.ID, server.Chunk{Offset: offset, Size: int64(size), Body: e.probe.body})
 }
@@ -192,7 +191,7 @@ func TestPhotoStreamedOnItsWay(t *testing.T) {
 			if got := e.probe.partAtEnd.Load(); got == tt.streamed {
 				t.Fatalf("the upload's file existed when the store had read the photo: %v, want %v", got, !tt.streamed)
 			}
-			if ents, _ := os.ReadDir(filepath.Join(e.dir, "uploads-streamed")); len(ents) != 0 {
+			if ents, _ := os.ReadDir(filepath.Join(e.dir, "uploads")); len(ents) != 0 {
 				t.Fatalf("the upload folder holds %d files after the photo was stored", len(ents))
 			}
 			rc, ph, err := e.photos.OpenPhoto(e.ctx, hashOf(photo), false)
