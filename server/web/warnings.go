@@ -2,7 +2,6 @@ package web
 
 import (
 	"net/http"
-	"slices"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -83,19 +82,10 @@ func (h *Handler) warnings(w http.ResponseWriter, r *request) error {
 		bodies[d.State.ID] = strField(d.State, "body")
 	}
 	data := map[string]any{"Warnings": list, "Bodies": bodies, "Targets": warningTargets(ai), "Levels": warningLevels, "AreaNames": ai.names(),
-		"Names": names, "CanIssue": canManage(p.Role) && h.canCreate(p.Role, "warnings"),
+		"Names": names, "CanIssue": canManage(p.Role),
 		"Max": map[string]int{"title": h.fieldMax("warnings", "title"), "body": h.fieldMax("warnings", "body")}}
 	h.render(w, r.Request, r.sess, http.StatusOK, "warnings", "预警提示", data)
 	return nil
-}
-
-// canCreate reports whether role may create documents of a collection.
-func (h *Handler) canCreate(role server.Role, collection string) bool {
-	c, ok := h.svc.Schema.Collection(collection)
-	if !ok {
-		return false
-	}
-	return slices.Contains(c.Creators, syncproto.Role(role))
 }
 
 // issueWarning: POST /warnings, a station (or the county) issues a warning
