@@ -997,9 +997,9 @@ func (s *PhotoService) store(ctx context.Context, u *server.Upload) error {
 	defer cancel()
 	key := blob.PrefixPhoto + u.SHA256
 	path := s.partPath(u.ID)
-	var exists bool
-	if err := s.db.read.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM photos WHERE sha256 = ?)`, u.SHA256).Scan(&exists); err != nil {
-		return fmt.Errorf("find photo: %w", err)
+	exists, err := s.photoRecorded(ctx, u.SHA256)
+	if err != nil {
+		return err
 	}
 	if !exists {
 		// No Stat first: the object is there only if a crash came between
@@ -1011,6 +1011,16 @@ func (s *PhotoService) store(ctx context.Context, u *server.Upload) error {
 		}
 	}
 	return s.record(ctx, u, !exists, nil)
+}
+
+// photoRecorded reports whether the photo sha256 is stored and recorded:
+// its bytes are not sent to the blob store again.
+func (s *PhotoService) photoRecorded(ctx context.Context, sha256 string) (bool, error) {
+	var exists bool
+	if err := s.db.read.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM photos WHERE sha256 = ?)`, sha256).Scan(&exists); err != nil {
+		return false, fmt.Errorf("find photo: %w", err)
+	}
+	return exists, nil
 }
 
 // record records a verified upload whose bytes are in the blob store as

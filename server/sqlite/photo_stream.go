@@ -40,9 +40,8 @@ func (s *PhotoService) stream(ctx context.Context, r *receiver) (mime string) {
 		return ""
 	}
 	u := r.u
-	var exists bool
-	if err := s.db.read.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM photos WHERE sha256 = ?)`, u.SHA256).Scan(&exists); err != nil || exists {
-		return "" // a photo stored already is not sent again
+	if exists, err := s.photoRecorded(ctx, u.SHA256); err != nil || exists {
+		return ""
 	}
 	// The type is sent first, so it is read from the photo's first bytes:
 	// from the body, or from the file if they came in an earlier chunk.
