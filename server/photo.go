@@ -68,7 +68,7 @@ const (
 // NewUpload is what a device declares when it starts an upload.
 type NewUpload struct {
 	SHA256   string // 64 lowercase hex digits: the photo's content address
-	Length   int64  // the photo's size in bytes, 1..MaxPhotoSize
+	Length   int64  // the photo's size in bytes, 1..syncproto.MaxPhotoSize
 	Filename string // optional, for people reading logs
 	// Doc is optional "collection/id" of the document the photo belongs to;
 	// when given, it must be a document in the caller's area.

@@ -153,18 +153,10 @@ func (s *Server) Kill() {
 // same data and credentials.
 func (s *Server) Restart(tb testing.TB) {
 	tb.Helper()
-	if err := s.RestartErr(); err != nil {
-		tb.Fatalf("miniotest: %v", err)
-	}
-}
-
-// RestartErr is Restart for programs without a testing.TB.
-func (s *Server) RestartErr() error {
 	s.Stop()
 	if err := s.start(); err != nil {
-		return fmt.Errorf("restart: %v\n%s", err, s.log())
+		tb.Fatalf("miniotest: restart: %v\n%s", err, s.log())
 	}
-	return nil
 }
 
 // start runs the server and waits until it is live. On failure the process
