@@ -104,16 +104,12 @@ func siteChecks(ctx context.Context, tx *sql.Tx, path string) ([]*siteCheck, err
 
 // Coverage implements server.InspectionService.
 func (s *DomainService) Coverage(ctx context.Context, areaID string) ([]*server.Coverage, error) {
-	_, area, err := s.scope(ctx, areaID)
-	if err != nil {
-		return nil, err
-	}
-	now := s.db.Now()
-	tx, err := s.db.read.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	area, tx, err := s.view(ctx, areaID)
 	if err != nil {
 		return nil, err
 	}
 	defer tx.Rollback()
+	now := s.db.Now()
 	rows, err := tx.QueryContext(ctx, `SELECT id, COALESCE(parent, ''), level, name, path FROM areas
 		WHERE path LIKE ? ESCAPE '\' ORDER BY length(path), path`, likePrefix(area.Path))
 	if err != nil {

@@ -248,11 +248,7 @@ func overdueHazards(ctx context.Context, tx *sql.Tx, path string, now time.Time)
 
 // OverdueHazards implements server.HazardService.
 func (s *DomainService) OverdueHazards(ctx context.Context, q server.HazardQuery) ([]*server.OverdueHazard, error) {
-	_, area, err := s.scope(ctx, q.AreaID)
-	if err != nil {
-		return nil, err
-	}
-	tx, err := s.db.read.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	area, tx, err := s.view(ctx, q.AreaID)
 	if err != nil {
 		return nil, err
 	}
@@ -263,11 +259,7 @@ func (s *DomainService) OverdueHazards(ctx context.Context, q server.HazardQuery
 
 // Escalations implements server.HazardService.
 func (s *DomainService) Escalations(ctx context.Context, q server.HazardQuery) (*server.EscalationReport, error) {
-	_, area, err := s.scope(ctx, q.AreaID)
-	if err != nil {
-		return nil, err
-	}
-	tx, err := s.db.read.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	area, tx, err := s.view(ctx, q.AreaID)
 	if err != nil {
 		return nil, err
 	}

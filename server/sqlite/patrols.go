@@ -115,20 +115,15 @@ type patrolRow struct {
 
 // Patrols implements server.PatrolService.
 func (s *DomainService) Patrols(ctx context.Context, q server.PatrolQuery) (*server.PatrolReport, error) {
-	_, area, err := s.scope(ctx, q.AreaID)
-	if err != nil {
-		return nil, err
-	}
-	now := s.now(q.At)
-	from, to, err := patrolRange(q, now)
-	if err != nil {
-		return nil, err
-	}
-	tx, err := s.db.read.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	area, tx, err := s.view(ctx, q.AreaID)
 	if err != nil {
 		return nil, err
 	}
 	defer tx.Rollback()
+	from, to, err := patrolRange(q, s.now(q.At))
+	if err != nil {
+		return nil, err
+	}
 	rep := &server.PatrolReport{AreaID: area.ID, From: from.Format(time.DateOnly), To: to.Format(time.DateOnly),
 		Patrols: []*server.Patrol{}, KeyNights: []*server.KeyNight{}}
 	all, err := readPatrols(ctx, tx, area.Path, noonOf(from), noonOf(to.AddDate(0, 0, 1)))

@@ -44,6 +44,20 @@ func (s *DomainService) scope(ctx context.Context, areaID string) (*server.Princ
 	return p, a, nil
 }
 
+// view opens a domain view: the area (the caller's when areaID is empty,
+// as scope) and a read transaction, for the caller to roll back.
+func (s *DomainService) view(ctx context.Context, areaID string) (*server.Area, *sql.Tx, error) {
+	_, area, err := s.scope(ctx, areaID)
+	if err != nil {
+		return nil, nil, err
+	}
+	tx, err := s.db.read.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return nil, nil, err
+	}
+	return area, tx, nil
+}
+
 // now returns at, or the database clock's now when at is zero.
 func (s *DomainService) now(at time.Time) time.Time {
 	if at.IsZero() {
@@ -78,21 +92,17 @@ func boolValue(st *syncproto.DocState, field string) bool {
 
 // Tasks implements server.InspectionService.
 func (s *DomainService) Tasks(ctx context.Context, q server.TaskQuery) ([]*syncproto.Task, error) {
-	_, area, err := s.scope(ctx, q.AreaID)
+	area, tx, err := s.view(ctx, q.AreaID)
 	if err != nil {
 		return nil, err
 	}
+	defer tx.Rollback()
 	for _, st := range q.Statuses {
 		if !slices.Contains([]syncproto.CheckStatus{syncproto.CheckOK, syncproto.CheckDue, syncproto.CheckOverdue, syncproto.CheckNever}, st) {
 			return nil, server.Errorf(server.EINVALID, "unknown status %q (ok, due, overdue, never)", st)
 		}
 	}
 	now := s.now(q.At)
-	tx, err := s.db.read.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
-	if err != nil {
-		return nil, err
-	}
-	defer tx.Rollback()
 	sites, err := siteChecks(ctx, tx, area.Path)
 	if err != nil {
 		return nil, err

@@ -68,16 +68,12 @@ var ackRoles = []server.Role{server.RoleGridWorker, server.RoleVillageOfficer}
 
 // WarningAcks implements server.WarningService.
 func (s *DomainService) WarningAcks(ctx context.Context, warningID string) ([]*server.WarningStatus, error) {
-	_, area, err := s.scope(ctx, "")
-	if err != nil {
-		return nil, err
-	}
-	now := s.db.Now()
-	tx, err := s.db.read.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	area, tx, err := s.view(ctx, "")
 	if err != nil {
 		return nil, err
 	}
 	defer tx.Rollback()
+	now := s.db.Now()
 	q := `SELECT d.state, a.path, o.received_at, u.username FROM docs d JOIN areas a ON a.id = d.area_id
 		JOIN ops o ON o.seq = d.created_seq JOIN users u ON u.id = o.user_id
 		WHERE d.collection = 'warnings' AND d.deleted = 0 AND d.area_path LIKE ? ESCAPE '\'`
