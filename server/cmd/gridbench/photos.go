@@ -250,7 +250,7 @@ func photoBench(base string, mc minio.Config, devices, perDevice, photoSize, run
 		sums[i] = hashHex(p)
 	}
 
-	devs := make([]*photoDevice, devices)
+	devs := make([]*device, devices)
 	for i := range devs {
 		if devs[i], err = photoLogin(base, photoWorkers[i%len(photoWorkers)], fmt.Sprintf("bench-photo-%02d-%04d", run, i)); err != nil {
 			return res, err
@@ -385,17 +385,11 @@ func hashHex(b []byte) string {
 // photoWorkers are the demo county's grid workers that upload.
 var photoWorkers = []string{"worker-1-1-1", "worker-1-1-2", "worker-1-1-3", "worker-1-2-1", "worker-1-2-2", "worker-1-3-1", "worker-1-3-2", "worker-2-1-1"}
 
-// photoDevice is a logged-in device uploading photos.
-type photoDevice struct {
-	base, token string
-	client      *http.Client
-}
-
-var photoClient = &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}, Timeout: 2 * time.Minute}
-
-func photoLogin(base, user, deviceID string) (*photoDevice, error) {
+// photoLogin logs a device in like login does, but returns the error: the
+// photo scenario also runs inside a test.
+func photoLogin(base, user, deviceID string) (*device, error) {
 	body, _ := json.Marshal(map[string]string{"username": user, "password": "demo-password", "device_id": deviceID})
-	resp, err := photoClient.Post(base+"/v1/auth/login", "application/json", bytes.NewReader(body))
+	resp, err := httpClient.Post(base+"/v1/auth/login", "application/json", bytes.NewReader(body))
 	if err != nil {
 		return nil, err
 	}
@@ -406,12 +400,12 @@ func photoLogin(base, user, deviceID string) (*photoDevice, error) {
 	if err := json.NewDecoder(resp.Body).Decode(&s); err != nil || s.AccessToken == "" {
 		return nil, fmt.Errorf("login %s: %d %v", user, resp.StatusCode, err)
 	}
-	return &photoDevice{base: base, token: s.AccessToken, client: photoClient}, nil
+	return &device{base: base, id: deviceID, token: s.AccessToken, client: httpClient}, nil
 }
 
 // tusUpload sends one photo as a stock tus client does: POST, then PATCH
 // to the Location (absolute, or resolved against the endpoint).
-func (d *photoDevice) tusUpload(photo []byte, sum string) error {
+func (d *device) tusUpload(photo []byte, sum string) error {
 	req, _ := http.NewRequest("POST", d.base+"/v1/uploads", nil)
 	req.Header.Set("Authorization", "Bearer "+d.token)
 	req.Header.Set("Tus-Resumable", "1.0.0")
