@@ -2,8 +2,6 @@ package http_test
 
 import (
 	"bytes"
-	"io"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -64,15 +62,7 @@ func TestTusJSClient(t *testing.T) {
 	if resp.StatusCode != 200 || resp.Header.Get("Upload-Offset") != strconv.Itoa(len(photo)) {
 		t.Fatalf("HEAD after tus-js-client: %d %v", resp.StatusCode, resp.Header)
 	}
-	req, _ := http.NewRequest("GET", srv.URL()+"/v1/blobs/"+sha(photo), nil)
-	req.Header.Set("Authorization", "Bearer "+c.token)
-	dl, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	got, _ := io.ReadAll(dl.Body)
-	dl.Body.Close()
-	if !bytes.Equal(got, photo) {
+	if _, got := c.download(t, sha(photo)); !bytes.Equal(got, photo) {
 		t.Fatalf("downloaded %d bytes, not the %d uploaded", len(got), len(photo))
 	}
 }

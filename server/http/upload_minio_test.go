@@ -259,15 +259,7 @@ func TestUploadsSurviveMinIORestart(t *testing.T) {
 		t.Fatalf("bucket holds %d photos, want %d", len(objs), n)
 	}
 	for _, u := range uploads {
-		req, _ := http.NewRequest("GET", base+"/v1/blobs/"+sha(u.photo), nil)
-		req.Header.Set("Authorization", "Bearer "+station.token)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		got, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode != 200 || !bytes.Equal(got, u.photo) {
+		if resp, got := station.download(t, sha(u.photo)); resp.StatusCode != 200 || !bytes.Equal(got, u.photo) {
 			t.Fatalf("download %s: %d, %d of %d bytes", sha(u.photo), resp.StatusCode, len(got), len(u.photo))
 		}
 	}
