@@ -170,13 +170,18 @@ func (f *Field) Rank(stage string) (int, bool) {
 	return i, i >= 0
 }
 
-// maxLen returns the effective rune limit of a string field or element.
-func (f *Field) maxLen() int {
+// MaxRunes returns the effective rune limit of a string field or element:
+// MaxLen if set, else the type's default. Validate enforces it; a form
+// uses it for its maxlength.
+func (f *Field) MaxRunes() int {
 	if f.MaxLen > 0 {
 		return f.MaxLen
 	}
 	return typeMaxLen(f.Type)
 }
+
+// maxLen is MaxRunes, under the name validate.go calls.
+func (f *Field) maxLen() int { return f.MaxRunes() }
 
 // typeMaxLen returns the default and largest rune limit of a type.
 func typeMaxLen(t ValueType) int {

@@ -162,13 +162,7 @@ func checkSchema(s *syncproto.Schema) error {
 func (h *Handler) fieldMax(collection, field string) int {
 	c, _ := h.svc.Schema.Collection(collection)
 	f, _ := c.Field(field)
-	switch {
-	case f.MaxLen > 0:
-		return f.MaxLen
-	case f.Type == syncproto.TypeText:
-		return syncproto.MaxTextLen
-	}
-	return syncproto.MaxStringLen
+	return f.MaxRunes()
 }
 
 // hazardSet is the hazards of an area with their sites and photos.
