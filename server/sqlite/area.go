@@ -49,6 +49,28 @@ type queryer interface {
 	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
 }
 
+// areasAt returns the areas of one level at or below path, in order of
+// path.
+func areasAt(ctx context.Context, q interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+}, path, level string) ([]*server.Area, error) {
+	rows, err := q.QueryContext(ctx, `SELECT id, COALESCE(parent, ''), level, name, path FROM areas
+		WHERE path LIKE ? ESCAPE '\' AND level = ? ORDER BY path`, likePrefix(path), level)
+	if err != nil {
+		return nil, fmt.Errorf("%ss: %w", level, err)
+	}
+	defer rows.Close()
+	var out []*server.Area
+	for rows.Next() {
+		var a server.Area
+		if err := rows.Scan(&a.ID, &a.Parent, &a.Level, &a.Name, &a.Path); err != nil {
+			return nil, err
+		}
+		out = append(out, &a)
+	}
+	return out, rows.Err()
+}
+
 func findArea(ctx context.Context, q queryer, id string) (*server.Area, error) {
 	var a server.Area
 	err := q.QueryRowContext(ctx, `SELECT id, COALESCE(parent, ''), level, name, path FROM areas WHERE id = ?`, id).

@@ -270,24 +270,15 @@ func (s *DomainService) Escalations(ctx context.Context, q server.HazardQuery) (
 	}
 	// One row per township at or below the area; an area below a
 	// township is its own row.
-	rows, err := tx.QueryContext(ctx, `SELECT id, level, name FROM areas WHERE path LIKE ? ESCAPE '\' AND level = ? ORDER BY path`,
-		likePrefix(area.Path), server.LevelTownship)
+	townships, err := areasAt(ctx, tx, area.Path, server.LevelTownship)
 	if err != nil {
-		return nil, fmt.Errorf("townships: %w", err)
+		return nil, err
 	}
 	rep := &server.EscalationReport{Areas: []*server.EscalationCount{}, Hazards: []*server.OverdueHazard{}}
 	byID := map[string]*server.EscalationCount{}
-	for rows.Next() {
-		c := &server.EscalationCount{}
-		if err := rows.Scan(&c.AreaID, &c.Level, &c.Name); err != nil {
-			rows.Close()
-			return nil, err
-		}
+	for _, a := range townships {
+		c := &server.EscalationCount{AreaID: a.ID, Level: a.Level, Name: a.Name}
 		rep.Areas, byID[c.AreaID] = append(rep.Areas, c), c
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return nil, err
 	}
 	if len(rep.Areas) == 0 {
 		c := &server.EscalationCount{AreaID: area.ID, Level: area.Level, Name: area.Name}

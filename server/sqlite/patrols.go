@@ -283,26 +283,8 @@ func checkinFlags(p server.Policy, r *patrolRow, c *server.Checkin) []string {
 // without a patrol that night: none of the village or below it whose
 // session overlaps the night window.
 func keyNights(ctx context.Context, tx *sql.Tx, pol *policies, area *server.Area, from, to time.Time, patrols []*patrolRow) ([]*server.KeyNight, error) {
-	rows, err := tx.QueryContext(ctx, `SELECT id, name, path FROM areas WHERE path LIKE ? ESCAPE '\' AND level = ? ORDER BY path`,
-		likePrefix(area.Path), server.LevelVillage)
+	villages, err := areasAt(ctx, tx, area.Path, server.LevelVillage)
 	if err != nil {
-		return nil, fmt.Errorf("villages: %w", err)
-	}
-	type village struct {
-		ref  *server.AreaRef
-		path string
-	}
-	var villages []village
-	for rows.Next() {
-		v := village{ref: &server.AreaRef{}}
-		if err := rows.Scan(&v.ref.AreaID, &v.ref.Name, &v.path); err != nil {
-			rows.Close()
-			return nil, err
-		}
-		villages = append(villages, v)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
 		return nil, err
 	}
 	out := []*server.KeyNight{}
@@ -324,7 +306,7 @@ func keyNights(ctx context.Context, tx *sql.Tx, pol *policies, area *server.Area
 			night(d, k.Name)
 		}
 		for _, v := range villages {
-			p, err := pol.of(ctx, v.path)
+			p, err := pol.of(ctx, v.Path)
 			if err != nil {
 				return nil, err
 			}
@@ -333,8 +315,8 @@ func keyNights(ctx context.Context, tx *sql.Tx, pol *policies, area *server.Area
 				continue
 			}
 			kn := night(d, k.Name)
-			if !patrolled(p, d, v.path, patrols) {
-				kn.Unpatrolled = append(kn.Unpatrolled, v.ref)
+			if !patrolled(p, d, v.Path, patrols) {
+				kn.Unpatrolled = append(kn.Unpatrolled, &server.AreaRef{AreaID: v.ID, Name: v.Name})
 			}
 		}
 	}
