@@ -337,12 +337,9 @@ func (h *Handler) hazardDetail(w http.ResponseWriter, r *request) error {
 		return err
 	}
 	// The forms suggest the deadline the server gives a hazard dispatched
-	// without one: the policy in force at the hazard's grid.
-	policyArea := ""
-	if v.Grid != nil {
-		policyArea = v.Grid.ID
-	}
-	policy, err := h.svc.Domain.Policy(ctx, policyArea)
+	// without one: the policy in force at the hazard's grid (a hazard
+	// above grid level has a placeholder grid with ID "": the caller's).
+	policy, err := h.svc.Domain.Policy(ctx, v.Grid.ID)
 	if err != nil {
 		return err
 	}
