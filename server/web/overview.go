@@ -161,7 +161,7 @@ func (h *Handler) overview(w http.ResponseWriter, r *request) error {
 	if err != nil {
 		return err
 	}
-	coverage, err := h.coverage(ctx, hs.areas)
+	coverage, err := h.coverage(ctx)
 	if err != nil {
 		return err
 	}
@@ -231,7 +231,7 @@ func showIncident(in *server.Incident, now time.Time) bool {
 
 // coverage returns the caller's coverage rows: the area itself first, then
 // every area below it in tree order.
-func (h *Handler) coverage(ctx context.Context, ai *areaIndex) ([]coverageRow, error) {
+func (h *Handler) coverage(ctx context.Context) ([]coverageRow, error) {
 	list, err := h.svc.Domain.Coverage(ctx, "")
 	if err != nil {
 		return nil, err
@@ -258,9 +258,7 @@ func (h *Handler) coverage(ctx context.Context, ai *areaIndex) ([]coverageRow, e
 		case c.Level == server.LevelVillage:
 			q.Set("village", c.AreaID)
 		case c.Level == server.LevelGrid:
-			if a, ok := ai.byID[c.AreaID]; ok {
-				q.Set("village", ai.at(a.Path, server.LevelVillage).ID)
-			}
+			q.Set("village", c.Parent) // a grid's parent is its village
 			q.Set("grid", c.AreaID)
 		case depth > 0:
 			q = nil
@@ -285,11 +283,7 @@ func (h *Handler) coverage(ctx context.Context, ai *areaIndex) ([]coverageRow, e
 
 // coveragePage: GET /coverage, 检查覆盖率 by township, village and grid.
 func (h *Handler) coveragePage(w http.ResponseWriter, r *request) error {
-	ai, err := h.areaIndex(r.Context(), r.p())
-	if err != nil {
-		return err
-	}
-	rows, err := h.coverage(r.Context(), ai)
+	rows, err := h.coverage(r.Context())
 	if err != nil {
 		return err
 	}
