@@ -367,10 +367,15 @@ func refreshPhotoStates(tx *sql.Tx) error {
 }
 
 // refVerdict records the verdict of the op seq for the photos it
-// references.
-func refVerdict(tx *sql.Tx, seq uint64, state string) error {
-	_, err := tx.Exec(`UPDATE photo_refs SET state = ? WHERE seq = ? AND state = ?`, state, seq, RefPending)
-	return err
+// references, and reports whether it changed any reference (the caller
+// then refreshes the photos' states).
+func refVerdict(tx *sql.Tx, seq uint64, state string) (bool, error) {
+	res, err := tx.Exec(`UPDATE photo_refs SET state = ? WHERE seq = ? AND state = ?`, state, seq, RefPending)
+	if err != nil {
+		return false, err
+	}
+	n, err := res.RowsAffected()
+	return n > 0, err
 }
 
 const photoColumns = `sha256, state, size, mime, uploaded, attempts, next_try_ms, error_code, last_error, created_at, stored_at`

@@ -235,6 +235,7 @@ func (c *Client) applyVerdicts(tx *sql.Tx, batch []outboxRow, resp *syncproto.Pu
 	}
 	next = max(next, int64(resp.LastSeq)+1)
 	var reused []uint64
+	refsChanged := false // a photo reference got its verdict
 	for i, v := range resp.Verdicts {
 		row := batch[i]
 		op := row.op
@@ -253,9 +254,11 @@ func (c *Client) applyVerdicts(tx *sql.Tx, batch []outboxRow, resp *syncproto.Pu
 			if _, err := tx.Exec(`UPDATE outbox SET server_seq = ? WHERE seq = ?`, v.ServerSeq, op.Seq); err != nil {
 				return err
 			}
-			if err := refVerdict(tx, op.Seq, RefAccepted); err != nil {
+			changed, err := refVerdict(tx, op.Seq, RefAccepted)
+			if err != nil {
 				return err
 			}
+			refsChanged = refsChanged || changed
 			rep.Accepted++
 		case v.Code == syncproto.CodeSeqReused:
 			reused = append(reused, op.Seq)
@@ -269,9 +272,11 @@ func (c *Client) applyVerdicts(tx *sql.Tx, batch []outboxRow, resp *syncproto.Pu
 			if _, err := tx.Exec(`DELETE FROM outbox WHERE seq = ?`, op.Seq); err != nil {
 				return err
 			}
-			if err := refVerdict(tx, op.Seq, RefRejected); err != nil {
+			changed, err := refVerdict(tx, op.Seq, RefRejected)
+			if err != nil {
 				return err
 			}
+			refsChanged = refsChanged || changed
 			c.log.Info("op rejected", slog.String("op", op.ID().String()), slog.String("code", v.Code), slog.String("reason", v.Reason))
 			rep.Rejected++
 		}
@@ -319,8 +324,10 @@ func (c *Client) applyVerdicts(tx *sql.Tx, batch []outboxRow, resp *syncproto.Pu
 	if err := setMetaInt(tx, metaNextSeq, next); err != nil {
 		return err
 	}
-	if err := refreshPhotoStates(tx); err != nil {
-		return err
+	if refsChanged {
+		if err := refreshPhotoStates(tx); err != nil {
+			return err
+		}
 	}
 	return c.learnClock(tx, resp.ServerHLC)
 }
@@ -453,6 +460,7 @@ func (c *Client) applyChanges(tx *sql.Tx, changes []syncproto.Change, rep *SyncR
 	v.confirmed = true
 	dev := c.DeviceID()
 	var last int64
+	refsChanged := false // a photo reference got its verdict
 	for i := range changes {
 		ch := &changes[i]
 		last = ch.ServerSeq
@@ -483,9 +491,11 @@ func (c *Client) applyChanges(tx *sql.Tx, changes []syncproto.Change, rep *SyncR
 		}
 		delete(v.cache, [2]string{col.Name, ch.Op.Doc})
 		if ch.Op.Device == dev {
-			if err := ackPulled(tx, ch); err != nil {
+			changed, err := ackPulled(tx, ch)
+			if err != nil {
 				return err
 			}
+			refsChanged = refsChanged || changed
 		}
 		rep.Pulled++
 	}
@@ -494,29 +504,33 @@ func (c *Client) applyChanges(tx *sql.Tx, changes []syncproto.Change, rep *SyncR
 			return err
 		}
 	}
+	if !refsChanged {
+		return nil
+	}
 	return refreshPhotoStates(tx)
 }
 
 // ackPulled drops this device's outbox row for a pulled op of its own when
 // the row holds that op (a row under the same seq with another content is
-// an op the server refused as seq_reused and must keep).
-func ackPulled(tx *sql.Tx, ch *syncproto.Change) error {
+// an op the server refused as seq_reused and must keep), and reports
+// whether a photo reference got its verdict.
+func ackPulled(tx *sql.Tx, ch *syncproto.Change) (bool, error) {
 	rows, err := tx.Query(`SELECT `+outboxColumns+` FROM outbox WHERE seq = ?`, ch.Op.Seq)
 	if err != nil {
-		return err
+		return false, err
 	}
 	got, err := scanOutbox(rows)
 	if err != nil || len(got) == 0 {
-		return err
+		return false, err
 	}
 	if got[0].serverSeq == ch.ServerSeq || got[0].serverSeq == 0 && sameOp(&got[0].op, &ch.Op) {
 		if _, err := tx.Exec(`DELETE FROM outbox WHERE seq = ?`, ch.Op.Seq); err != nil {
-			return err
+			return false, err
 		}
 		// Accepted although its verdict was lost: its photos may upload.
 		return refVerdict(tx, ch.Op.Seq, RefAccepted)
 	}
-	return nil
+	return false, nil
 }
 
 // sameOp compares two ops ignoring their HLC, which the server may have
