@@ -107,7 +107,6 @@ func noonOf(night time.Time) time.Time { return night.Add(12 * time.Hour) }
 type patrolRow struct {
 	p        *server.Patrol
 	areaPath string
-	night    time.Time
 	// end is the end of the session on the server's clock, or its start
 	// while it is open.
 	end time.Time
@@ -206,8 +205,7 @@ func readPatrols(ctx context.Context, tx *sql.Tx, path string, from, to time.Tim
 			p.Members = []string{}
 		}
 		p.StartedAt, r.end = fromMS(started), fromMS(started)
-		r.night = nightOf(p.StartedAt)
-		p.Night = r.night.Format(time.DateOnly)
+		p.Night = nightOf(p.StartedAt).Format(time.DateOnly)
 		if ended.Valid {
 			e := fromMS(ended.Int64)
 			d := ended.Int64 - started
