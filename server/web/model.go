@@ -137,7 +137,7 @@ func (v *hazardView) Referred() bool { return v.ReferredTo != "" }
 var requiredFields = map[string][]string{
 	"sites":        {"name", "kind", "grid", "risk_level", "address", "responsible", "phone", "location"},
 	"inspections":  {"site", "started_at", "finished_at", "checked_at", "result", "note", "inspectors", "photos"},
-	"hazards":      {"site", "title", "severity", "deadline", "assignee", "photos", "evidence", "verification_note", "escalated", "escalation_note", "referred_to", "referral_note", "status"},
+	"hazards":      {"site", "title", "description", "severity", "deadline", "assignee", "photos", "evidence", "rectification_note", "verification_note", "escalated", "escalation_note", "referred_to", "referral_note", "status"},
 	"warnings":     {"target", "level", "title", "body", "issued_at"},
 	"warning_acks": {"warning"},
 }
