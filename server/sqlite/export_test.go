@@ -3,6 +3,8 @@ package sqlite
 import (
 	"context"
 	"testing"
+
+	"github.com/gridsync/gridsync/syncproto"
 )
 
 // Pragma reads a PRAGMA on the write connection (tests only).
@@ -13,6 +15,15 @@ func Pragma(tb testing.TB, db *DB, name string) string {
 		tb.Fatal(err)
 	}
 	return v
+}
+
+// Pull is PullPage with every op decoded (tests only).
+func (s *SyncService) Pull(ctx context.Context, cur string, limit int) (*syncproto.PullResponse, error) {
+	page, err := s.PullPage(ctx, cur, limit)
+	if err != nil {
+		return nil, err
+	}
+	return page.Decode()
 }
 
 // CountRows counts the rows of a table (tests only).

@@ -57,24 +57,24 @@ func clampLimit(limit int) int {
 	return min(limit, MaxPullLimit)
 }
 
-// readable lists the collections role may read.
-func (s *SyncService) readable(role server.Role) map[string]bool {
-	out := map[string]bool{}
+// readableNames lists, in schema order, the collections role may read.
+func (s *SyncService) readableNames(role server.Role) []string {
+	var out []string
 	for _, c := range s.schema.Collections() {
 		if c.CanRead(syncproto.Role(role)) {
-			out[c.Name] = true
+			out = append(out, c.Name)
 		}
 	}
 	return out
 }
 
-// Pull is PullPage with every op decoded, for Go callers.
-func (s *SyncService) Pull(ctx context.Context, cur string, limit int) (*syncproto.PullResponse, error) {
-	page, err := s.PullPage(ctx, cur, limit)
-	if err != nil {
-		return nil, err
+// readable is the set of the collections role may read.
+func (s *SyncService) readable(role server.Role) map[string]bool {
+	out := map[string]bool{}
+	for _, name := range s.readableNames(role) {
+		out[name] = true
 	}
-	return page.Decode()
+	return out
 }
 
 // PullPage implements server.SyncService. It reads the index range of
@@ -354,14 +354,13 @@ func snapshotDocs(ctx context.Context, tx *sql.Tx, where string, args []any, pg 
 // rejected ops carry field values, so they follow the collections' Readers
 // like pulls do.
 func (s *SyncService) readableIn(column string, role server.Role) (string, []any) {
-	var args []any
-	for _, c := range s.schema.Collections() {
-		if c.CanRead(syncproto.Role(role)) {
-			args = append(args, c.Name)
-		}
-	}
-	if len(args) == 0 {
+	names := s.readableNames(role)
+	if len(names) == 0 {
 		return "0", nil
+	}
+	args := make([]any, len(names))
+	for i, name := range names {
+		args[i] = name
 	}
 	return column + ` IN (?` + strings.Repeat(`, ?`, len(args)-1) + `)`, args
 }
