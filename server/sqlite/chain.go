@@ -201,8 +201,10 @@ func (e *ChainEntry) link() chainLink {
 
 // ExportChain verifies the whole op log while writing it as ChainEntry
 // lines to w, and returns the number of entries and the head. The export
-// is self-verifying (VerifyChainExport) and, with the head, tamper-evident;
-// a log that does not verify is not exported.
+// is self-verifying (VerifyChainExport) and, with the head, tamper-evident.
+// Entries are written as they are verified, so at the first broken link the
+// export stops with an error: the lines before it are already written to w,
+// the broken entry and those after it are not.
 func (s *SyncService) ExportChain(ctx context.Context, w io.Writer) (int, []byte, error) {
 	enc := json.NewEncoder(w)
 	enc.SetEscapeHTML(false)
