@@ -35,6 +35,18 @@ const allF = `
 		verified   F F F F F F
 		closed     F F F F F F`
 
+// noRoleF is a grid half of a role with no steps whose op sets
+// close_reason: creating a hazard is refused for the role, every other
+// step for the field.
+const noRoleF = `
+		new        R R R R R R
+		reported   F F F F F F
+		dispatched F F F F F F
+		rectifying F F F F F F
+		submitted  F F F F F F
+		verified   F F F F F F
+		closed     F F F F F F`
+
 var hazardMatrix = map[Role]hazardGrid{
 	// A finder may create a hazard already submitted (当场整改: fixed on
 	// the spot, evidence attached); the station still verifies it.
@@ -101,21 +113,7 @@ var hazardMatrix = map[Role]hazardGrid{
 		rectifying T T T T T T
 		submitted  T T T T T T
 		verified   T T T T T T
-		closed     T T T T T T`, sameReason: `
-		new        R R R R R R
-		reported   F F F F F F
-		dispatched F F F F F F
-		rectifying F F F F F F
-		submitted  F F F F F F
-		verified   F F F F F F
-		closed     F F F F F F`, reopenReason: `
-		new        R R R R R R
-		reported   F F F F F F
-		dispatched F F F F F F
-		rectifying F F F F F F
-		submitted  F F F F F F
-		verified   F F F F F F
-		closed     F F F F F F`},
+		closed     T T T T T T`, sameReason: noRoleF, reopenReason: noRoleF},
 }
 
 func init() {
