@@ -293,7 +293,6 @@ var funcs = template.FuncMap{
 		}
 		return strconv.FormatFloat(100**r, 'f', 1, 64) + "%"
 	},
-	"deref":   func(r *float64) float64 { return *r },
 	"hlcTime": func(h syncproto.HLC) string { return fmtTime(time.UnixMilli(h.Wall)) },
 	"add":     func(a, b int) int { return a + b },
 	// pair passes two values to a sub-template.
