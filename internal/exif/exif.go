@@ -55,7 +55,7 @@ type Meta struct {
 // It returns ErrNoExif when there is none, or an error wrapping ErrMalformed
 // when the block is broken; a read error of r is returned wrapped.
 func Read(r io.ReaderAt, size int64, loc *time.Location) (*Meta, error) {
-	block, err := find(r, size)
+	block, err := Block(r, size)
 	if err != nil {
 		return nil, err
 	}
@@ -67,10 +67,7 @@ func Read(r io.ReaderAt, size int64, loc *time.Location) (*Meta, error) {
 // to be copied into a re-encoded picture. It returns ErrNoExif when there is
 // none, or an error wrapping ErrMalformed when the file's structure is
 // broken.
-func Block(r io.ReaderAt, size int64) ([]byte, error) { return find(r, size) }
-
-// find returns the raw TIFF-structured EXIF block.
-func find(r io.ReaderAt, size int64) ([]byte, error) {
+func Block(r io.ReaderAt, size int64) ([]byte, error) {
 	var head [12]byte
 	n, err := r.ReadAt(head[:], 0)
 	if n < len(head) {
