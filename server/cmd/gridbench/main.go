@@ -183,7 +183,7 @@ func run(cfg config, r *report) {
 	r.add("|---|---|---|")
 	lat := start(filepath.Join(dir, "latency"), true)
 	latBase := "http://" + lat.Addr()
-	loader := loginMany(latBase, 4, "load")
+	loader := loginUsers(latBase, 4, "load", func(int) string { return "county" })
 	var p50s []time.Duration
 	for _, n := range []int{cfg.small, cfg.large} {
 		fill(loader, n-1000-countOps(lat), grids) // the scenario adds its own 1,000
@@ -344,15 +344,9 @@ func login(base, user, id string) *device {
 		clock: syncproto.NewClock(time.Now, syncproto.HLC{})}
 }
 
-// loginMany logs n devices in, spread over the demo county's grid workers
-// (or its county admin for "load").
+// loginMany logs n devices in, spread over the demo county's grid workers.
 func loginMany(base string, n int, tag string) []*device {
-	return loginUsers(base, n, tag, func(i int) string {
-		if tag == "load" {
-			return "county"
-		}
-		return workerOf(grids[i%len(grids)])
-	})
+	return loginUsers(base, n, tag, func(i int) string { return workerOf(grids[i%len(grids)]) })
 }
 
 // loginUsers logs n devices in, device i as user(i), 8 logins at a time.
