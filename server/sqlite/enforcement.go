@@ -69,13 +69,7 @@ func (officersRule) Check(ctx context.Context, tx *Tx, in *RuleInput) (string, s
 		}
 	}
 	if (in.Creates() || in.Sets("major_decision", "outcome")) && majorDecision(in.Next) {
-		reviewed, err := hasLegalReview(ctx, tx, in.Op.Doc)
-		if err != nil {
-			return "", "", err
-		}
-		if !reviewed {
-			return syncproto.CodeLegalReviewRequired, "a major decision (重大执法决定) is made after its legal review (法制审核): record the legal_review step first", nil
-		}
+		return needLegalReview(ctx, tx, in.Op.Doc)
 	}
 	return "", "", nil
 }
@@ -111,19 +105,20 @@ func majorDecision(rec *syncproto.DocState) bool {
 	return boolValue(rec, "major_decision") && outcome != "" && outcome != "no_violation"
 }
 
-// hasLegalReview reports whether the record has a live legal_review step.
-func hasLegalReview(ctx context.Context, tx *Tx, record string) (bool, error) {
+// needLegalReview refuses a major decision on the record unless it has a
+// live legal_review step (CodeLegalReviewRequired).
+func needLegalReview(ctx context.Context, tx *Tx, record string) (code, reason string, err error) {
 	var one int
-	err := tx.QueryRowContext(ctx, `SELECT 1 FROM docs WHERE collection = 'enforcement_steps' AND deleted = 0
+	err = tx.QueryRowContext(ctx, `SELECT 1 FROM docs WHERE collection = 'enforcement_steps' AND deleted = 0
 		AND json_extract(state, '$.fields.record.v') = ? AND json_extract(state, '$.fields.step.v') = ? LIMIT 1`,
 		record, syncproto.EnforceLegalReview).Scan(&one)
 	if errors.Is(err, sql.ErrNoRows) {
-		return false, nil
+		return syncproto.CodeLegalReviewRequired, "a major decision (重大执法决定) is made after its legal review (法制审核): record the legal_review step first", nil
 	}
 	if err != nil {
-		return false, fmt.Errorf("legal review of %s: %w", record, err)
+		return "", "", fmt.Errorf("legal review of %s: %w", record, err)
 	}
-	return true, nil
+	return "", "", nil
 }
 
 // isOfficerFor reports whether username is an active enforcement officer
@@ -176,13 +171,7 @@ func (stepAuthorRule) Check(ctx context.Context, tx *Tx, in *RuleInput) (string,
 		if !boolValue(&rec.state, "major_decision") {
 			return "", "", nil
 		}
-		reviewed, err := hasLegalReview(ctx, tx, id)
-		if err != nil {
-			return "", "", err
-		}
-		if !reviewed {
-			return syncproto.CodeLegalReviewRequired, "a major decision (重大执法决定) is made after its legal review (法制审核): record the legal_review step first", nil
-		}
+		return needLegalReview(ctx, tx, id)
 	}
 	return "", "", nil
 }
