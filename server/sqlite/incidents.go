@@ -49,8 +49,8 @@ func (r incidentRule) Record(ctx context.Context, tx *Tx, in *RuleInput, seq int
 	occurred, _ := intValue(in.Next, "occurred_at")
 	corrected, _ := occurredServerMS(in)
 	var reported any
-	if r, ok := intValue(in.Next, "reported_at"); ok {
-		reported = r
+	if v, ok := intValue(in.Next, "reported_at"); ok {
+		reported = v
 	}
 	p, err := r.pol.of(ctx, tx, in)
 	if err != nil {
