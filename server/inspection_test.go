@@ -55,7 +55,7 @@ func TestParsePolicy(t *testing.T) {
 		"ErrTrailing":        `{} {}`,
 		"ErrCovertOver15":    `{"covert_visit_deadline_days": 16}`,
 		"ErrIncidentOver30":  `{"incident_report_minutes": 31}`,
-		"ErrEscalateZero":    `{"escalate_after_overdue_days": -1}`,
+		"ErrEscalateMinus1":  `{"escalate_after_overdue_days": -1}`,
 		"ErrWindowFormat":    `{"night_patrol_window": {"start": "10pm", "end": "06:00"}}`,
 		"ErrWindowHour":      `{"night_patrol_window": {"start": "24:00", "end": "06:00"}}`,
 		"ErrWindowShort":     `{"night_patrol_window": {"start": "2:00", "end": "06:00"}}`,
