@@ -882,8 +882,8 @@ func TestDashboard(t *testing.T) {
 		if got := card("card-escalated"); got != "1" {
 			t.Errorf("escalated card %s, want 1", got)
 		}
-		if got := text(t, ctx, "#card-unacked"); !contains(got, "1") || !contains(got, "3 人") {
-			t.Errorf("unacknowledged card %q, want 1 warning, 3 people", got)
+		if got, people := card("card-unacked"), text(t, ctx, "#card-unacked span"); got != "1" || people != "预警未回执（3 人）" {
+			t.Errorf("unacknowledged card %s %q, want 1 warning, 3 people", got, people)
 		}
 		var cov struct{ Coverage []server.Coverage }
 		st1.call("GET", "/v1/coverage", nil, &cov)
