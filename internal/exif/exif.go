@@ -245,19 +245,11 @@ func Parse(block []byte, loc *time.Location) (*Meta, error) {
 	if loc == nil {
 		loc = time.UTC
 	}
-	if len(block) < 8 {
-		return nil, fmt.Errorf("%w: %d-byte TIFF header", ErrMalformed, len(block))
+	t, off, err := header(block)
+	if err != nil {
+		return nil, err
 	}
-	t := tiff{b: block}
-	switch string(block[:4]) {
-	case "II*\x00":
-		t.order = binary.LittleEndian
-	case "MM\x00*":
-		t.order = binary.BigEndian
-	default:
-		return nil, fmt.Errorf("%w: not a TIFF header", ErrMalformed)
-	}
-	ifd0, err := t.ifd(t.order.Uint32(block[4:8]))
+	ifd0, err := t.ifd(off)
 	if err != nil {
 		return nil, err
 	}
@@ -291,84 +283,103 @@ func Parse(block []byte, loc *time.Location) (*Meta, error) {
 // an unchanged copy. A block whose header or IFD0 cannot be read is
 // ErrMalformed.
 func ResetOrientation(block []byte) ([]byte, error) {
-	if len(block) < 8 {
-		return nil, fmt.Errorf("%w: %d-byte TIFF header", ErrMalformed, len(block))
+	t, off, err := header(block)
+	if err != nil {
+		return nil, err
 	}
-	var order binary.ByteOrder
-	switch string(block[:4]) {
-	case "II*\x00":
-		order = binary.LittleEndian
-	case "MM\x00*":
-		order = binary.BigEndian
-	default:
-		return nil, fmt.Errorf("%w: not a TIFF header", ErrMalformed)
+	start, n, err := t.entries(off)
+	if err != nil {
+		return nil, err
 	}
-	off := uint64(order.Uint32(block[4:8]))
-	if off+2 > uint64(len(block)) {
-		return nil, fmt.Errorf("%w: IFD offset %d outside the block", ErrMalformed, off)
-	}
-	n := uint64(order.Uint16(block[off:]))
-	if n > maxEntries || off+2+n*12 > uint64(len(block)) {
-		return nil, fmt.Errorf("%w: IFD0 with %d entries runs past the block", ErrMalformed, n)
-	}
-	out := append([]byte(nil), block...)
+	// Read the entries of the copy, so that their values are the copy's
+	// bytes to overwrite.
+	t.b = append([]byte(nil), block...)
 	for i := range n {
-		p := out[off+2+i*12:]
-		typ, count := order.Uint16(p[2:]), uint64(order.Uint32(p[4:]))
-		if order.Uint16(p[0:]) != tagOrientation || (typ != typeShort && typ != typeLong) || count == 0 {
+		e, ok := t.entry(start + uint64(i)*12)
+		if !ok || e.tag != tagOrientation || e.count == 0 {
 			continue
 		}
-		// The first value is what readers take; it is inline when all
-		// values fit in the entry's 4 bytes, else at the offset there.
-		size := uint64(typeSize[typ])
-		v := p[8:12]
-		if size*count > 4 {
-			at := uint64(order.Uint32(p[8:]))
-			if at+size*count > uint64(len(out)) {
-				continue
-			}
-			v = out[at : at+size]
-		}
-		if typ == typeShort {
-			order.PutUint16(v, 1)
-		} else {
-			order.PutUint32(v, 1)
+		// The first value is what readers take.
+		switch e.typ {
+		case typeShort:
+			t.order.PutUint16(e.value, 1)
+		case typeLong:
+			t.order.PutUint32(e.value, 1)
 		}
 	}
-	return out, nil
+	return t.b, nil
+}
+
+// header reads a TIFF header: the block with its byte order, and the
+// offset of IFD0.
+func header(block []byte) (tiff, uint32, error) {
+	if len(block) < 8 {
+		return tiff{}, 0, fmt.Errorf("%w: %d-byte TIFF header", ErrMalformed, len(block))
+	}
+	t := tiff{b: block}
+	switch string(block[:4]) {
+	case "II*\x00":
+		t.order = binary.LittleEndian
+	case "MM\x00*":
+		t.order = binary.BigEndian
+	default:
+		return tiff{}, 0, fmt.Errorf("%w: not a TIFF header", ErrMalformed)
+	}
+	return t, t.order.Uint32(block[4:8]), nil
+}
+
+// entries checks the IFD at off lies in the block, and returns where its
+// first entry starts and how many entries it has.
+func (t tiff) entries(off uint32) (start uint64, n int, err error) {
+	if uint64(off)+2 > uint64(len(t.b)) {
+		return 0, 0, fmt.Errorf("%w: IFD offset %d outside the block", ErrMalformed, off)
+	}
+	n = int(t.order.Uint16(t.b[off:]))
+	if n > maxEntries {
+		return 0, 0, fmt.Errorf("%w: IFD with %d entries", ErrMalformed, n)
+	}
+	start = uint64(off) + 2
+	if start+uint64(n)*12 > uint64(len(t.b)) {
+		return 0, 0, fmt.Errorf("%w: IFD at %d runs past the block", ErrMalformed, off)
+	}
+	return start, n, nil
+}
+
+// entry reads the 12-byte IFD entry at at, with its values (inline when
+// they fit in the entry's 4 bytes, else at the offset there). An entry of
+// an unknown type, or whose values lie outside the block, is not read.
+func (t tiff) entry(at uint64) (entry, bool) {
+	p := t.b[at : at+12]
+	e := entry{tag: t.order.Uint16(p[0:]), typ: t.order.Uint16(p[2:]), count: t.order.Uint32(p[4:])}
+	size, ok := typeSize[e.typ]
+	if !ok {
+		return e, false
+	}
+	total := uint64(size) * uint64(e.count)
+	if total <= 4 {
+		e.value = p[8 : 8+total]
+	} else {
+		off := uint64(t.order.Uint32(p[8:]))
+		if off+total > uint64(len(t.b)) {
+			return e, false
+		}
+		e.value = t.b[off : off+total]
+	}
+	return e, true
 }
 
 // ifd reads the IFD at off into a map by tag. Entries whose values lie
 // outside the block are dropped.
 func (t tiff) ifd(off uint32) (map[uint16]entry, error) {
-	if uint64(off)+2 > uint64(len(t.b)) {
-		return nil, fmt.Errorf("%w: IFD offset %d outside the block", ErrMalformed, off)
-	}
-	n := int(t.order.Uint16(t.b[off:]))
-	if n > maxEntries {
-		return nil, fmt.Errorf("%w: IFD with %d entries", ErrMalformed, n)
-	}
-	start := uint64(off) + 2
-	if start+uint64(n)*12 > uint64(len(t.b)) {
-		return nil, fmt.Errorf("%w: IFD at %d runs past the block", ErrMalformed, off)
+	start, n, err := t.entries(off)
+	if err != nil {
+		return nil, err
 	}
 	out := make(map[uint16]entry, n)
 	for i := range n {
-		p := t.b[start+uint64(i)*12:]
-		e := entry{tag: t.order.Uint16(p[0:]), typ: t.order.Uint16(p[2:]), count: t.order.Uint32(p[4:])}
-		size, ok := typeSize[e.typ]
+		e, ok := t.entry(start + uint64(i)*12)
 		if !ok {
 			continue
-		}
-		total := uint64(size) * uint64(e.count)
-		if total <= 4 {
-			e.value = p[8 : 8+total]
-		} else {
-			at := uint64(t.order.Uint32(p[8:]))
-			if at+total > uint64(len(t.b)) {
-				continue
-			}
-			e.value = t.b[at : at+total]
 		}
 		if _, dup := out[e.tag]; !dup {
 			out[e.tag] = e
