@@ -2,8 +2,10 @@ package client
 
 import (
 	"encoding/json"
+	"errors"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"unicode/utf8"
 
@@ -189,28 +191,22 @@ type tusReply struct {
 	location string
 }
 
-// maxDigits bounds the decimal headers read: 18 digits hold any photo size
-// without overflowing an int64.
-const maxDigits = 18
-
-// headerInt reads a non-negative decimal header, -1 if absent. Signs,
-// spaces and anything else are refused: strconv would take "+5".
+// headerInt reads a non-negative decimal header, -1 if absent. ParseUint
+// refuses signs, spaces, underscores and prefixes, and a value past an
+// int64.
 func headerInt(h http.Header, name string) (int64, error) {
 	v := h.Get(name)
 	if v == "" {
 		return -1, nil
 	}
-	if len(v) > maxDigits {
-		return 0, protocolError("%s has %d digits", name, len(v))
+	n, err := strconv.ParseUint(v, 10, 63)
+	if errors.Is(err, strconv.ErrRange) {
+		return 0, protocolError("%s %.20q is too large", name, v)
 	}
-	var n int64
-	for i := 0; i < len(v); i++ {
-		if v[i] < '0' || v[i] > '9' {
-			return 0, protocolError("%s %.20q is not a byte count", name, v)
-		}
-		n = n*10 + int64(v[i]-'0')
+	if err != nil {
+		return 0, protocolError("%s %.20q is not a byte count", name, v)
 	}
-	return n, nil
+	return int64(n), nil
 }
 
 // decodeTusReply checks the headers of a 2xx reply to a tus request
