@@ -197,7 +197,7 @@ func (c *Client) AttachPhoto(collection, docID, field, path string, opt AttachOp
 	// The photo is queued and the op appended in one transaction.
 	err = c.update(func(tx *sql.Tx) error {
 		if _, err := tx.Exec(`INSERT INTO photos (sha256, size, mime, filename, state, created_at) VALUES (?, ?, ?, ?, ?, ?)
-			ON CONFLICT (sha256) DO NOTHING`, ph.sha, ph.size, ph.mime, ph.filename, PhotoWaitingRef, c.opt.Now().UnixMilli()); err != nil {
+			ON CONFLICT (sha256) DO NOTHING`, ph.sha, int64(len(ph.data)), ph.mime, ph.filename, PhotoWaitingRef, c.opt.Now().UnixMilli()); err != nil {
 			return fmt.Errorf("queue photo: %w", err)
 		}
 		return c.writeTx(tx, user, collection, docID, changeOp(docID, ch))
@@ -235,7 +235,7 @@ func (c *Client) keepCopy(ph *prepared) error {
 	if err != nil {
 		return fmt.Errorf("photo copy: %w", err)
 	}
-	_, err = ph.writeTo(f)
+	_, err = f.Write(ph.data)
 	if err == nil {
 		err = f.Sync()
 	}

@@ -23,14 +23,8 @@ import (
 type prepared struct {
 	data     []byte
 	sha      string
-	size     int64
 	mime     string
 	filename string
-}
-
-func (p *prepared) writeTo(w io.Writer) (int64, error) {
-	n, err := w.Write(p.data)
-	return int64(n), err
 }
 
 // preparePhoto reads the file at path, checks its type by content,
@@ -91,7 +85,7 @@ func preparePhoto(path string, opt AttachOptions) (*prepared, error) {
 			path, len(data), MaxPhotoSize)
 	}
 	sum := sha256.Sum256(data)
-	return &prepared{data: data, sha: hex.EncodeToString(sum[:]), size: int64(len(data)), mime: mime, filename: uploadFilename(path)}, nil
+	return &prepared{data: data, sha: hex.EncodeToString(sum[:]), mime: mime, filename: uploadFilename(path)}, nil
 }
 
 // downscale returns the photo turned upright and scaled to fit maxEdge as
