@@ -110,11 +110,12 @@ func (cmd *command) inspect(args []string) error {
 	if err != nil {
 		return fmt.Errorf("site %s: %w", pos[0], err)
 	}
-	cls, err := cmd.c.Checklists(cmp.Or(*kind, site.String("kind")), true)
+	clKind := cmp.Or(*kind, site.String("kind"))
+	cls, err := cmd.c.Checklists(clKind, true)
 	if err != nil {
 		return err
 	}
-	cl, err := pickChecklist(cls, cmp.Or(*kind, site.String("kind")), *version)
+	cl, err := pickChecklist(cls, clKind, *version)
 	if err != nil {
 		return err
 	}
@@ -279,7 +280,7 @@ func pickChecklist(cls []syncproto.Checklist, kind string, version int) (syncpro
 		}
 	}
 	if best == nil {
-		return syncproto.Checklist{}, fmt.Errorf("no checklist %s (version %d) kept: run gridctl checklists while online", kind, version)
+		return syncproto.Checklist{}, fmt.Errorf("no checklist %s (version %d) kept: run gridctl sync while online", kind, version)
 	}
 	return *best, nil
 }
