@@ -16,8 +16,8 @@ import (
 // misbehaves like a 2G link: it drops requests, drops replies after the
 // server processed the request, delivers requests twice, delivers a stale
 // copy of a request later (after newer ones), and delays requests and
-// replies. It is the only
-// mock in these tests: everything behind it is the real server.
+// replies. Mocks stay at the network boundary: everything behind it is the
+// real server.
 type faults struct {
 	base http.RoundTripper
 
