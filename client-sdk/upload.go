@@ -672,7 +672,8 @@ func (p *progressReader) Read(b []byte) (int, error) {
 	return n, err
 }
 
-// watch calls expire once nothing was read for idle; stop ends the watch.
+// watch calls expire once nothing was read for idle; stop, called once,
+// ends the watch.
 func (p *progressReader) watch(idle time.Duration, expire func()) (stop func()) {
 	p.last.Store(time.Now().UnixNano())
 	done := make(chan struct{})
@@ -691,10 +692,5 @@ func (p *progressReader) watch(idle time.Duration, expire func()) (stop func()) 
 			}
 		}
 	}()
-	var once atomic.Bool
-	return func() {
-		if once.CompareAndSwap(false, true) {
-			close(done)
-		}
-	}
+	return func() { close(done) }
 }
