@@ -29,14 +29,14 @@ func Shrink(r io.Reader, orientation, maxEdge int, maxPixels int64, kernel draw.
 	var head bytes.Buffer
 	cfg, format, err := image.DecodeConfig(io.TeeReader(r, &head))
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrUndecodable, err)
+		return nil, fmt.Errorf("%w: %w", ErrUndecodable, err)
 	}
 	if cfg.Width <= 0 || cfg.Height <= 0 || int64(cfg.Width)*int64(cfg.Height) > maxPixels {
 		return nil, fmt.Errorf("%w: %s canvas %d×%d", ErrUndecodable, format, cfg.Width, cfg.Height)
 	}
 	src, _, err := image.Decode(io.MultiReader(&head, r))
 	if err != nil {
-		return nil, fmt.Errorf("%w: decode %s: %v", ErrUndecodable, format, err)
+		return nil, fmt.Errorf("%w: decode %s: %w", ErrUndecodable, format, err)
 	}
 	w, h := fit(cfg.Width, cfg.Height, maxEdge)
 	dst := image.NewRGBA(image.Rect(0, 0, w, h))

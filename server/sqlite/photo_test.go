@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"os"
@@ -37,6 +38,9 @@ type countingStore struct {
 	mu   sync.Mutex
 	puts map[string]int
 	down atomic.Bool
+	// cutGets makes the bodies of Gets break after a few bytes, like a
+	// store that drops the connection mid-read.
+	cutGets atomic.Bool
 }
 
 func (c *countingStore) Put(ctx context.Context, key string, r io.Reader, size int64, typ string) error {
@@ -60,7 +64,27 @@ func (c *countingStore) Get(ctx context.Context, key string) (io.ReadCloser, blo
 	if c.down.Load() {
 		return nil, blob.Info{}, blob.ErrUnavailable
 	}
-	return c.Store.Get(ctx, key)
+	rc, info, err := c.Store.Get(ctx, key)
+	if err == nil && c.cutGets.Load() {
+		rc = &cutBody{ReadCloser: rc, left: 1000}
+	}
+	return rc, info, err
+}
+
+// cutBody yields 1000 bytes of a body, then fails as the store's readers
+// do when the connection drops.
+type cutBody struct {
+	io.ReadCloser
+	left int
+}
+
+func (c *cutBody) Read(p []byte) (int, error) {
+	if c.left <= 0 {
+		return 0, fmt.Errorf("%w: connection reset by peer", blob.ErrUnavailable)
+	}
+	n, err := c.ReadCloser.Read(p[:min(len(p), c.left)])
+	c.left -= n
+	return n, err
 }
 
 func (c *countingStore) putsOf(key string) int {
@@ -244,6 +268,31 @@ func TestPhotoThumbnailOnce(t *testing.T) {
 	time.Sleep(200 * time.Millisecond) // a few background sweeps
 	if n := e.blobs.putsOf(blob.PrefixThumb + sha); n != 1 {
 		t.Fatalf("thumbnail put %d times, want 1", n)
+	}
+}
+
+// A store that drops the connection while a photo is read for its
+// thumbnail is an outage: the thumbnail is retried, not given up.
+func TestPhotoThumbnailRetriedAfterCutRead(t *testing.T) {
+	e := mustPhotoEnv(t)
+	ctx := e.as(t, "worker-1-1-1", "phone-w111-thumbcut")
+	photo := exiftest.JPEG(t, exiftest.Options{Width: 800, Height: 600, Seed: 5})
+	sha := hashOf(photo)
+	e.hazardWithPhotos(t, ctx, newDevice("phone-w111-thumbcut"), "hz-thumbcut", sha)
+	if _, err := e.upload(t, ctx, photo); err != nil {
+		t.Fatal(err)
+	}
+	e.blobs.cutGets.Store(true)
+	_, _, err := e.photos.OpenPhoto(ctx, sha, true)
+	wantCode(t, err, server.EUNAVAILABLE)
+	e.blobs.cutGets.Store(false)
+	rc, ph, err := e.photos.OpenPhoto(ctx, sha, true)
+	if err != nil {
+		t.Fatalf("thumbnail once the store is back: %v", err)
+	}
+	rc.Close()
+	if ph.MIME != "image/jpeg" {
+		t.Fatalf("thumbnail type %s", ph.MIME)
 	}
 }
 
