@@ -199,6 +199,7 @@ const MaxWarningStatus = 100
 type WarningStatus struct {
 	ID       string    `json:"id"`
 	Title    string    `json:"title"`
+	Body     string    `json:"body,omitempty"`
 	Level    string    `json:"level"`
 	TargetID string    `json:"target_id"`
 	IssuedAt time.Time `json:"issued_at"` // server time

@@ -576,7 +576,8 @@ func TestWarningAcks(t *testing.T) {
 	if a, m := acked(got[0].Acked), names(got[0].Missing); len(a) != 0 || !slices.Equal(m, []string{"worker-1-1-1"}) {
 		t.Errorf("w-grid: acked %v, missing %v", a, m)
 	}
-	if got[1].IssuedBy != "station-1" || got[1].TargetID != village11 || got[1].Level != syncproto.WarningImmediate {
+	if got[1].IssuedBy != "station-1" || got[1].TargetID != village11 || got[1].Level != syncproto.WarningImmediate ||
+		got[1].Body != "大风天气，注意用火用电安全。" {
 		t.Errorf("w-village: %+v", got[1])
 	}
 	if one, err := dom.WarningAcks(station, "w-village"); err != nil || len(one) != 1 {

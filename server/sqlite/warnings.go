@@ -102,7 +102,7 @@ func (s *DomainService) WarningAcks(ctx context.Context, warningID string) ([]*s
 			rows.Close()
 			return nil, fmt.Errorf("decode warning: %w", err)
 		}
-		w.ID, w.Title, w.Level, w.TargetID, w.IssuedAt = st.ID, strValue(&st, "title"), strValue(&st, "level"), st.Area, fromMS(at)
+		w.ID, w.Title, w.Body, w.Level, w.TargetID, w.IssuedAt = st.ID, strValue(&st, "title"), strValue(&st, "body"), strValue(&st, "level"), st.Area, fromMS(at)
 		if until, ok := intValue(&st, "valid_until"); ok {
 			t := fromMS(until)
 			w.ValidUntil, w.Expired = &t, now.After(t)

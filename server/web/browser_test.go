@@ -693,6 +693,9 @@ func TestDashboard(t *testing.T) {
 		}
 		w111.push(op{Collection: "warning_acks", Doc: "ack-" + warningID[:8], Set: map[string]any{"warning": warningID, "acknowledged_at": time.Now().UnixMilli()}})
 		step(t, ctx, chromedp.Reload(), chromedp.WaitVisible(chromedp.CSS("#warning-"+warningID)))
+		if got := text(t, ctx, "#warning-"+warningID+" .body"); !contains(got, "今晚起阵风 10 级") {
+			t.Fatalf("warning body: %q", got)
+		}
 		acked, missing := text(t, ctx, "#warning-"+warningID+" .acked"), text(t, ctx, "#warning-"+warningID+" .missing")
 		if !contains(acked, "金丽萍") {
 			t.Fatalf("acknowledged: %q, want 金丽萍", acked)

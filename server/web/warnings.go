@@ -73,15 +73,7 @@ func (h *Handler) warnings(w http.ResponseWriter, r *request) error {
 	if err != nil {
 		return err
 	}
-	docs, err := h.svc.Dashboard.Docs(ctx, server.DocQuery{Collection: "warnings", Limit: server.MaxWarningStatus})
-	if err != nil {
-		return err
-	}
-	bodies := map[string]string{}
-	for _, d := range docs {
-		bodies[d.State.ID] = strField(d.State, "body")
-	}
-	data := map[string]any{"Warnings": list, "Bodies": bodies, "Targets": warningTargets(ai), "Levels": warningLevels, "AreaNames": ai.names(),
+	data := map[string]any{"Warnings": list, "Targets": warningTargets(ai), "Levels": warningLevels, "AreaNames": ai.names(),
 		"Names": names, "CanIssue": canManage(p.Role),
 		"Max": map[string]int{"title": h.fieldMax("warnings", "title"), "body": h.fieldMax("warnings", "body")}}
 	h.render(w, r.Request, r.sess, http.StatusOK, "warnings", "预警提示", data)
