@@ -58,8 +58,6 @@ const (
 	// MaxPixels bounds the canvas decoded for downscaling: a small file can
 	// declare a huge one.
 	MaxPixels = 64 << 20
-	// maxFilename bounds the file name sent with an upload, in bytes.
-	maxFilename = 255
 )
 
 // Codes of photo refusals (Photo.ErrorCode, and the Code of the
@@ -519,7 +517,7 @@ func uploadFilename(path string) string {
 		}
 		return r
 	}, filepath.Base(path))
-	for len(name) > maxFilename {
+	for len(name) > syncproto.MaxPhotoFilename {
 		_, size := utf8.DecodeLastRuneInString(name)
 		name = name[:len(name)-size]
 	}

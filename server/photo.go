@@ -31,8 +31,6 @@ const (
 	UploadStartTTL = 24 * time.Hour
 	// MaxUploadMetadata bounds the tus Upload-Metadata header, kept as sent.
 	MaxUploadMetadata = 4 << 10
-	// MaxFilenameLen bounds the optional filename of an upload, in bytes.
-	MaxFilenameLen = 255
 	// MaxMissingPhotos bounds one answer of PhotoService.Missing.
 	MaxMissingPhotos = 1000
 )

@@ -62,4 +62,8 @@ const (
 	// server refuses a larger upload, and a device a larger file before it
 	// queues it.
 	MaxPhotoSize = 15 << 20
+	// MaxPhotoFilename bounds the optional file name sent with a photo
+	// upload, in bytes: the server refuses a longer one, and a device
+	// shortens its file name to fit.
+	MaxPhotoFilename = 255
 )

@@ -319,8 +319,8 @@ func validateNewUpload(nu server.NewUpload) error {
 	case nu.Length > syncproto.MaxPhotoSize:
 		return &server.Error{Code: server.ETOOLARGE, Message: fmt.Sprintf("photo of %d bytes is over the limit of %d", nu.Length, syncproto.MaxPhotoSize),
 			Details: map[string]any{"max_size": syncproto.MaxPhotoSize}}
-	case len(nu.Filename) > server.MaxFilenameLen || !utf8.ValidString(nu.Filename) || strings.ContainsFunc(nu.Filename, isControl):
-		return server.Errorf(server.EINVALID, "filename must be at most %d bytes of printable UTF-8", server.MaxFilenameLen)
+	case len(nu.Filename) > syncproto.MaxPhotoFilename || !utf8.ValidString(nu.Filename) || strings.ContainsFunc(nu.Filename, isControl):
+		return server.Errorf(server.EINVALID, "filename must be at most %d bytes of printable UTF-8", syncproto.MaxPhotoFilename)
 	case len(nu.Metadata) > server.MaxUploadMetadata || strings.ContainsFunc(nu.Metadata, isControl):
 		return server.Errorf(server.EINVALID, "Upload-Metadata must be at most %d bytes without control characters", server.MaxUploadMetadata)
 	}
